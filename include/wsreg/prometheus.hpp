@@ -1,0 +1,66 @@
+// wsreg/prometheus.hpp: registry counters in the Prometheus text format.
+#ifndef WSREG_PROMETHEUS_HPP
+#define WSREG_PROMETHEUS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "wsreg/registry_stats.hpp"
+
+namespace wsreg {
+
+/// Renders `stats` and the open-connection count `connections` in the
+/// Prometheus text exposition format, version 0.0.4 (content type
+/// "text/plain; version=0.0.4"). Metrics, all without labels:
+///
+/// | name                               | type    | meaning                          |
+/// |------------------------------------|---------|----------------------------------|
+/// | wsreg_connections                  | gauge   | open connections                 |
+/// | wsreg_connections_added_total      | counter | RegistryStats::connections_added |
+/// | wsreg_connections_removed_total    | counter | RegistryStats::connections_removed |
+/// | wsreg_messages_sent_total          | counter | RegistryStats::messages_sent     |
+/// | wsreg_messages_dropped_total       | counter | RegistryStats::messages_dropped  |
+/// | wsreg_send_unknown_total           | counter | RegistryStats::send_unknown      |
+/// | wsreg_broadcasts_total             | counter | RegistryStats::broadcasts        |
+///
+/// Thread-safe (a pure function). Throws std::bad_alloc only.
+inline std::string prometheus_text(const RegistryStats& stats, std::size_t connections) {
+  std::string out;
+  out.reserve(1024);
+  auto metric = [&out](const char* name, const char* type, const char* help,
+                       std::uint64_t value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  metric("wsreg_connections", "gauge", "Open WebSocket connections in the registry.",
+         connections);
+  metric("wsreg_connections_added_total", "counter", "Connections added to the registry.",
+         stats.connections_added);
+  metric("wsreg_connections_removed_total", "counter",
+         "Connections removed from the registry.", stats.connections_removed);
+  metric("wsreg_messages_sent_total", "counter",
+         "Messages queued for a connection, one per recipient.", stats.messages_sent);
+  metric("wsreg_messages_dropped_total", "counter",
+         "Messages a connection refused (closing or over its limit), one per recipient.",
+         stats.messages_dropped);
+  metric("wsreg_send_unknown_total", "counter",
+         "Sends to an unknown or removed connection id.", stats.send_unknown);
+  metric("wsreg_broadcasts_total", "counter", "Broadcast calls applied.", stats.broadcasts);
+  return out;
+}
+
+}  // namespace wsreg
+
+#endif  // WSREG_PROMETHEUS_HPP

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that wsreg's build, tests, examples and
+# benchmarks need, when one is missing. Idempotent: does nothing when all are present.
+# As root it runs apt-get; otherwise it prints the command to run and exits 1.
+set -euo pipefail
+
+packages=(
+  cmake make g++ pkg-config
+  libasio-dev          # standalone Asio 1.22.1
+  libwebsocketpp-dev   # websocketpp 0.8.2
+  catch2               # Catch2 2.13.10 (tests)
+  libbenchmark-dev     # Google Benchmark (micro-benchmarks)
+  libcli11-dev         # CLI11 (command-line arguments of examples and tools)
+  nlohmann-json3-dev   # nlohmann/json (load client, chat example)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "wsreg: missing packages: ${missing[*]}" >&2
+  echo "wsreg: run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "wsreg: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,97 @@
+// tests/support.hpp: waiting with deadlines and instrumented senders.
+#ifndef WSREG_TESTS_SUPPORT_HPP
+#define WSREG_TESTS_SUPPORT_HPP
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wsreg/payload.hpp"
+#include "wsreg/sender.hpp"
+
+namespace wsreg_test {
+
+/// Polls `condition` until it holds or `timeout` passes; returns its last
+/// value. A wait on a condition with a deadline, never a fixed sleep.
+template <class Condition>
+bool wait_until(Condition condition,
+                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+/// Counts the Sender objects alive, to catch leaks.
+struct LiveCount {
+  static std::atomic<long>& value() {
+    static std::atomic<long> live{0};
+    return live;
+  }
+};
+
+/// Records every payload it is given, in order. Thread-safe.
+class RecordingSender final : public wsreg::Sender {
+ public:
+  RecordingSender() { LiveCount::value().fetch_add(1); }
+  ~RecordingSender() override { LiveCount::value().fetch_sub(1); }
+
+  wsreg::SendResult send(const wsreg::Payload& payload) noexcept override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    received_.push_back(payload);
+    return result_;
+  }
+
+  /// What the next sends return.
+  void answer(wsreg::SendResult result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    result_ = result;
+  }
+
+  std::vector<wsreg::Payload> received() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+
+  std::size_t count() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_.size();
+  }
+
+ private:
+  // This mutex synchronizes all access to received_ and result_.
+  mutable std::mutex mutex_;
+  std::vector<wsreg::Payload> received_;
+  wsreg::SendResult result_ = wsreg::SendResult::sent;
+};
+
+/// Counts deliveries and allocates nothing. Thread-safe.
+class CountingSender final : public wsreg::Sender {
+ public:
+  CountingSender() { LiveCount::value().fetch_add(1); }
+  ~CountingSender() override { LiveCount::value().fetch_sub(1); }
+
+  wsreg::SendResult send(const wsreg::Payload& payload) noexcept override {
+    last_data_.store(payload.data().data(), std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+    return wsreg::SendResult::sent;
+  }
+
+  std::size_t count() const { return count_.load(); }
+  /// Address of the bytes of the last payload received.
+  const char* last_data() const { return last_data_.load(); }
+
+ private:
+  std::atomic<std::size_t> count_{0};
+  std::atomic<const char*> last_data_{nullptr};
+};
+
+}  // namespace wsreg_test
+
+#endif

@@ -1,0 +1,2 @@
+#include "wsreg/websocketpp/server.hpp"
+#include <catch2/catch.hpp>

@@ -1,2 +1,205 @@
+// Integration tests: wsreg::wspp::Server over real loopback sockets, each on
+// an ephemeral port, with websocketpp clients in the same process.
 #include "wsreg/websocketpp/server.hpp"
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <asio/connect.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
 #include <catch2/catch.hpp>
+
+#include "client_pool.hpp"
+#include "policies.hpp"
+#include "support.hpp"
+
+using wsreg::ConnectionId;
+using wsreg::ConnectionRegistry;
+using wsreg::Payload;
+using wsreg_test::ClientPool;
+using wsreg_test::registry_policies;
+using wsreg_test::wait_until;
+
+namespace {
+
+std::string url_of(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+
+// One plain HTTP GET on a fresh TCP connection; returns the whole response.
+std::string http_get(std::uint16_t port, const std::string& path) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  std::string response;
+  std::error_code ec;
+  asio::read(socket, asio::dynamic_buffer(response), ec);  // until the server closes
+  return response;
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("200 real clients each receive every broadcast, and every way of leaving "
+                        "brings the count back to 0",
+                        "[websocketpp][integration]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::ServerOptions options;
+  options.threads = 2;
+  wsreg::wspp::Server<TestType> server(registry, options);
+  server.listen("127.0.0.1", 0);
+  REQUIRE(server.port() != 0);
+
+  constexpr std::size_t clients = 200;
+  ClientPool pool;
+  pool.connect(url_of(server.port()), clients);
+  REQUIRE(wait_until([&] { return pool.opened() == clients && registry.size() == clients; }));
+
+  constexpr std::size_t broadcasts = 10;
+  for (std::size_t i = 0; i < broadcasts; ++i) {
+    registry.broadcast(Payload::text("tick " + std::to_string(i)));
+  }
+  REQUIRE(wait_until([&] { return pool.messages() == clients * broadcasts; }));
+  std::size_t exact = 0;
+  for (std::size_t i = 0; i < clients; ++i) exact += pool.at(i).messages.load() == broadcasts;
+  CHECK(exact == clients);
+  CHECK(registry.stats().messages_sent == clients * broadcasts);
+
+  // Half leave with a close frame, half drop the TCP socket without one.
+  for (std::size_t i = 0; i < clients; ++i) {
+    if (i % 2 == 0) {
+      pool.close_cleanly(i);
+    } else {
+      pool.drop(i);
+    }
+  }
+  CHECK(wait_until([&] { return registry.size() == 0; }));
+  const auto stats = registry.stats();
+  CHECK(stats.connections_added == clients);
+  CHECK(stats.connections_removed == clients);
+}
+
+TEMPLATE_LIST_TEST_CASE("echo through the registry preserves payload and opcode",
+                        "[websocketpp][integration]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.set_message_handler(
+      [&](ConnectionId id, Payload message) { registry.send(id, std::move(message)); });
+  server.listen("127.0.0.1", 0);
+
+  ClientPool pool;
+  pool.connect(url_of(server.port()), 2);
+  REQUIRE(wait_until([&] { return pool.opened() == 2; }));
+
+  const std::string binary("\x00\x01\xff binary", 10);
+  pool.send(0, "hello", websocketpp::frame::opcode::text);
+  pool.send(1, binary, websocketpp::frame::opcode::binary);
+  REQUIRE(wait_until([&] { return pool.messages() == 2; }));
+  {
+    auto& r = pool.at(0);
+    std::lock_guard<std::mutex> lock(r.mutex);
+    CHECK(r.last_payload == "hello");
+    CHECK(r.last_opcode == websocketpp::frame::opcode::text);
+  }
+  {
+    auto& r = pool.at(1);
+    std::lock_guard<std::mutex> lock(r.mutex);
+    CHECK(r.last_payload == binary);
+    CHECK(r.last_opcode == websocketpp::frame::opcode::binary);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
+                        "[websocketpp][integration][metrics]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.listen("127.0.0.1", 0);
+  ClientPool pool;
+  pool.connect(url_of(server.port()), 3);
+  REQUIRE(wait_until([&] { return registry.size() == 3; }));
+  registry.send(12345, Payload::text("nobody"));
+
+  const std::string metrics = http_get(server.port(), "/metrics");
+  CHECK(metrics.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(metrics.find("text/plain; version=0.0.4") != std::string::npos);
+  CHECK(metrics.find("\nwsreg_connections 3\n") != std::string::npos);
+  CHECK(metrics.find("\nwsreg_send_unknown_total 1\n") != std::string::npos);
+  CHECK(metrics.find("\nwsreg_messages_sent_total 0\n") != std::string::npos);
+  CHECK(metrics.find("\nwsreg_messages_dropped_total 0\n") != std::string::npos);
+
+  CHECK(http_get(server.port(), "/other").rfind("HTTP/1.1 404", 0) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("shutdown closes every connection with 1001 and completes",
+                        "[websocketpp][integration][shutdown]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::ServerOptions options;
+  options.threads = 2;
+  wsreg::wspp::Server<TestType> server(registry, options);
+  server.listen("127.0.0.1", 0);
+  constexpr std::size_t clients = 50;
+  ClientPool pool;
+  pool.connect(url_of(server.port()), clients);
+  REQUIRE(wait_until([&] { return registry.size() == clients; }));
+
+  auto done = server.shutdown(std::chrono::seconds(2));
+  CHECK(done.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(registry.size() == 0);
+  REQUIRE(wait_until([&] { return pool.ended() == clients; }));
+  std::size_t going_away = 0;
+  for (std::size_t i = 0; i < clients; ++i) going_away += pool.at(i).close_code.load() == 1001;
+  CHECK(going_away == clients);
+  // A second call returns the same, completed future.
+  CHECK(server.shutdown().wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+}
+
+TEMPLATE_LIST_TEST_CASE("the server runs on an io_context the application already runs",
+                        "[websocketpp][integration][embedding]", registry_policies) {
+  asio::io_context app_io;
+  auto work = asio::make_work_guard(app_io);
+  std::thread app_thread([&] { app_io.run(); });
+  {
+    ConnectionRegistry<TestType> registry;
+    wsreg::wspp::Server<TestType> server(registry, app_io);
+    server.set_message_handler(
+        [&](ConnectionId id, Payload message) { registry.send(id, std::move(message)); });
+    server.listen("127.0.0.1", 0);
+    CHECK(&server.io_context() == &app_io);
+
+    ClientPool pool;
+    pool.connect(url_of(server.port()), 1);
+    REQUIRE(wait_until([&] { return pool.opened() == 1; }));
+    pool.send(0, "embedded", websocketpp::frame::opcode::text);
+    REQUIRE(wait_until([&] { return pool.messages() == 1; }));
+
+    CHECK(server.shutdown(std::chrono::seconds(2)).wait_for(std::chrono::seconds(10)) ==
+          std::future_status::ready);
+    CHECK(registry.size() == 0);
+  }
+  work.reset();
+  app_thread.join();  // returns once nothing is left on the application's io_context
+}
+
+TEMPLATE_LIST_TEST_CASE("an exception from a handler closes only that connection with 1011",
+                        "[websocketpp][integration]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.set_message_handler([&](ConnectionId id, Payload message) {
+    if (message.data() == "throw") throw std::runtime_error("application bug");
+    registry.send(id, std::move(message));
+  });
+  server.listen("127.0.0.1", 0);
+  ClientPool pool;
+  pool.connect(url_of(server.port()), 2);
+  REQUIRE(wait_until([&] { return registry.size() == 2; }));
+
+  pool.send(0, "throw", websocketpp::frame::opcode::text);
+  REQUIRE(wait_until([&] { return pool.ended() == 1; }));
+  CHECK(pool.at(0).close_code.load() == 1011);
+  pool.send(1, "still here", websocketpp::frame::opcode::text);
+  CHECK(wait_until([&] { return pool.at(1).messages.load() == 1; }));
+  CHECK(wait_until([&] { return registry.size() == 1; }));
+}

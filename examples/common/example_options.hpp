@@ -1,0 +1,67 @@
+// examples/common/example_options.hpp: the arguments every example takes.
+#ifndef WSREG_EXAMPLES_EXAMPLE_OPTIONS_HPP
+#define WSREG_EXAMPLES_EXAMPLE_OPTIONS_HPP
+
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "wsreg/actor_policy.hpp"
+#include "wsreg/mutex_policy.hpp"
+
+namespace examples {
+
+/// --address, --port, --threads and --policy, as every example takes them.
+struct ServerArguments {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 9002;
+  std::size_t threads = 1;
+  std::string policy = "actor";
+
+  /// Adds the options to `app`, with their defaults shown in --help.
+  void add_to(CLI::App& app) {
+    app.add_option("--address", address, "IP address to listen on")->capture_default_str();
+    app.add_option("--port", port, "TCP port to listen on (0: any free port)")
+        ->capture_default_str();
+    app.add_option("--threads", threads, "io threads running the server")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    app.add_option("--policy", policy, "registry policy: actor or mutex")
+        ->check(CLI::IsMember({"actor", "mutex"}))
+        ->capture_default_str();
+  }
+};
+
+/// Parses the command line. Returns true to go on; false with `exit_code`
+/// set when the program should exit: 0 after --help, 2 after a bad argument
+/// (the error and the full usage are printed to stderr).
+inline bool parse_arguments(CLI::App& app, int argc, char** argv, int& exit_code) {
+  app.failure_message(CLI::FailureMessage::help);
+  try {
+    app.parse(argc, argv);
+    return true;
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e) == 0 ? 0 : 2;
+    return false;
+  }
+}
+
+/// Names a policy type without constructing one.
+template <class Policy>
+struct PolicyTag {
+  using type = Policy;
+};
+
+/// Calls `f(PolicyTag<P>{})` with the policy named "actor" or "mutex": the
+/// one place where the examples choose a policy at run time. Everything
+/// else is the same code for both.
+template <class F>
+int with_policy(const std::string& name, F&& f) {
+  if (name == "mutex") return f(PolicyTag<wsreg::MutexPolicy>{});
+  return f(PolicyTag<wsreg::ActorPolicy>{});
+}
+
+}  // namespace examples
+
+#endif

@@ -12,6 +12,8 @@ packages=(
   libbenchmark-dev     # Google Benchmark (micro-benchmarks)
   libcli11-dev         # CLI11 (command-line arguments of examples and tools)
   nlohmann-json3-dev   # nlohmann/json (load client, chat example)
+  jq                   # reads the load client's JSON report in scripts/demo.sh
+  curl                 # scripts/demo.sh reads /metrics
 )
 
 missing=()

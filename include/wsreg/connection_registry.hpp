@@ -20,7 +20,7 @@ namespace wsreg {
 /// thread owns the map; calls are messages) or MutexPolicy (a mutex guards
 /// the map; calls apply in the caller). Both give the same results for the
 /// same program, so swapping one for the other changes no other line; they
-/// differ in which calls wait and in cost (docs/choosing-a-policy.md).
+/// differ in which calls wait and in cost (docs/policies.md).
 /// Requirements on a Policy: docs/concepts/policy.md, checked at compile time.
 ///
 /// Ownership: the registry owns the Policy and, through it, one

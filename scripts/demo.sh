@@ -79,7 +79,9 @@ for policy in actor mutex; do
     echo "demo: $policy: lost $lost ticks, $open of $connections open, min ticks per connection $min_ticks" >&2
     failed=1
   fi
-  [ -z "$dropped" ] || echo "demo: $policy: server /metrics says ${dropped} messages dropped" >&2
+  # Ticks sent while the client was leaving meet connections already closing:
+  # websocketpp refuses them and the registry counts them as dropped.
+  [ -z "$dropped" ] || echo "demo: $policy: server /metrics after the client left: ${dropped} messages dropped" >&2
 done
 
 echo

@@ -1,0 +1,274 @@
+// load_client/load_run.hpp: one run's epoll loop and its three phases:
+// connect, measurement window, close.
+#ifndef WSREG_LOAD_CLIENT_LOAD_RUN_HPP
+#define WSREG_LOAD_CLIENT_LOAD_RUN_HPP
+
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "close_cause.hpp"
+#include "latency_histogram.hpp"
+#include "options.hpp"
+#include "process.hpp"
+#include "report.hpp"
+#include "tick_parser.hpp"
+#include "tick_tracker.hpp"
+#include "ws_connection.hpp"
+#include "ws_url.hpp"
+
+namespace load_client {
+
+/// Runs one load test: opens `connections` WebSocket connections (at most
+/// `max_pending` handshakes at once) until all are open or the connect
+/// timeout passes, then counts ticks for `duration` seconds, then sends
+/// every connection a close frame, waits at most close_grace for the
+/// answers and closes every socket.
+///
+/// It is also the Handler of its WsConnections (on_open, on_message,
+/// on_closed), called from inside its own loop.
+///
+/// Thread safety: Not thread-safe: everything runs on the thread calling run().
+class LoadRun {
+ public:
+  /// How long the close phase waits for servers to answer close frames.
+  static constexpr std::chrono::milliseconds close_grace{1000};
+
+  /// Creates the epoll instance; throws std::system_error if it cannot.
+  LoadRun(const Options& options, const WsUrl& url)
+      : options_(options),
+        url_(url),
+        connections_(options.connections),
+        trackers_(options.connections),
+        events_(1024),
+        rng_(std::random_device{}()) {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    target_.epoll_fd = epoll_fd_;
+    target_.server = url_.address;
+    target_.host_header = url_.host_header;
+    target_.path = url_.path;
+    if (options.source_addresses > 1) {
+      for (unsigned i = 1; i <= options.source_addresses; ++i) {
+        sockaddr_in source{};
+        source.sin_family = AF_INET;
+        source.sin_addr.s_addr = htonl((127u << 24) | i);  // 127.0.0.i, port chosen at connect
+        sources_.push_back(source);
+      }
+    }
+  }
+
+  LoadRun(const LoadRun&) = delete;
+  LoadRun& operator=(const LoadRun&) = delete;
+
+  ~LoadRun() {
+    for (auto& connection : connections_) connection.abort();
+    ::close(epoll_fd_);
+  }
+
+  /// Runs the three phases and returns what they measured. Call once.
+  LoadReport run() {
+    LoadReport report;
+    report.connections_requested = options_.connections;
+    run_connect_phase();
+    report.connections_open = open_;
+    for (std::size_t i = 0; i < causes_.size(); ++i) {
+      if (!is_connect_failure(static_cast<CloseCause>(i))) continue;
+      report.connect_failure_causes[i] = causes_[i];
+      report.connect_failures += causes_[i];
+    }
+    if (open_ > 0) run_window(report);
+    fill_counts(report);
+    run_close_phase();
+    report.client_cpu_s = process_cpu_seconds();
+    return report;
+  }
+
+  // WsConnection handler interface; called only from inside run().
+
+  /// A handshake completed.
+  void on_open(WsConnection& connection) {
+    trackers_[connection.token()].mark_opened();
+    --pending_;
+    ++open_;
+  }
+
+  /// A complete text or binary message arrived: a tick or an other frame.
+  void on_message(WsConnection& connection, Opcode opcode, std::string_view payload) {
+    Tick tick;
+    const bool is_tick = opcode == Opcode::text && parse_tick(payload, tick);
+    TickTracker& tracker = trackers_[connection.token()];
+    if (phase_ == Phase::connect) {
+      if (is_tick) tracker.see_before_window(tick.seq);
+      return;
+    }
+    if (phase_ != Phase::window) return;
+    if (!is_tick) {
+      ++other_frames_;
+      return;
+    }
+    const TickTracker::Outcome outcome = tracker.see_in_window(tick.seq);
+    if (outcome.duplicate_or_reordered) {
+      ++duplicate_or_reordered_;
+      return;
+    }
+    ++ticks_;
+    lost_ += outcome.lost;
+    histogram_.record_ns(realtime_ns() - tick.sent_ns);
+  }
+
+  /// A connection ended (exactly once per started connection).
+  void on_closed(WsConnection& connection, CloseCause cause) {
+    if (trackers_[connection.token()].opened()) {
+      --open_;
+    } else {
+      --pending_;
+    }
+    ++causes_[static_cast<std::size_t>(cause)];
+  }
+
+ private:
+  enum class Phase { connect, window, closing };
+  using Clock = std::chrono::steady_clock;
+
+  void run_connect_phase() {
+    phase_ = Phase::connect;
+    const auto deadline = Clock::now() + to_duration(options_.connect_timeout_s);
+    while (true) {
+      start_more();
+      if (pending_ == 0 && next_to_start_ == connections_.size()) break;
+      if (Clock::now() >= deadline) break;
+      poll_until(deadline);
+    }
+    for (auto& connection : connections_) connection.expire(*this);
+    causes_[static_cast<std::size_t>(CloseCause::not_started)] +=
+        connections_.size() - next_to_start_;
+    next_to_start_ = connections_.size();
+  }
+
+  /// Starts connections until max_pending are in flight or all are started.
+  void start_more() {
+    while (pending_ < options_.max_pending && next_to_start_ < connections_.size()) {
+      const std::size_t index = next_to_start_++;
+      const sockaddr_in* source =
+          sources_.empty() ? nullptr : &sources_[index % sources_.size()];
+      ++pending_;
+      connections_[index].start(target_, source, index, rng_, *this);
+    }
+  }
+
+  void run_window(LoadReport& report) {
+    for (std::size_t i = 0; i < connections_.size(); ++i) {
+      if (connections_[i].state() == WsConnection::State::open) {
+        trackers_[i].mark_open_at_window_start();
+      }
+    }
+    phase_ = Phase::window;
+    const double cpu_start = process_cpu_seconds();
+    const auto start = Clock::now();
+    const auto end = start + to_duration(options_.duration_s);
+    auto now = start;
+    while (now < end) {
+      poll_until(end);
+      now = Clock::now();
+    }
+    phase_ = Phase::closing;
+    report.window_s = std::chrono::duration<double>(now - start).count();
+    report.client_cpu_window_s = process_cpu_seconds() - cpu_start;
+  }
+
+  void fill_counts(LoadReport& report) const {
+    report.ticks = ticks_;
+    report.lost = lost_;
+    report.duplicate_or_reordered = duplicate_or_reordered_;
+    report.other_frames = other_frames_;
+    report.closed_by_server = causes_[static_cast<std::size_t>(CloseCause::server_close)];
+    for (std::size_t i = 0; i < causes_.size(); ++i) {
+      if (!is_connection_error(static_cast<CloseCause>(i))) continue;
+      report.error_causes[i] = causes_[i];
+      report.errors += causes_[i];
+    }
+    bool any = false;
+    for (const TickTracker& tracker : trackers_) {
+      if (!tracker.open_at_window_start()) continue;
+      const std::uint64_t n = tracker.window_ticks();
+      report.min_ticks_per_connection = any ? std::min(report.min_ticks_per_connection, n) : n;
+      report.max_ticks_per_connection = std::max(report.max_ticks_per_connection, n);
+      any = true;
+    }
+    constexpr double ns_per_ms = 1e6;
+    report.latency_p50_ms = static_cast<double>(histogram_.percentile_ns(50.0)) / ns_per_ms;
+    report.latency_p99_ms = static_cast<double>(histogram_.percentile_ns(99.0)) / ns_per_ms;
+    report.latency_p999_ms = static_cast<double>(histogram_.percentile_ns(99.9)) / ns_per_ms;
+    report.latency_max_ms = static_cast<double>(histogram_.max_ns()) / ns_per_ms;
+  }
+
+  /// Sends close frames, gives servers close_grace to answer, then closes
+  /// every socket still open.
+  void run_close_phase() {
+    phase_ = Phase::closing;
+    for (auto& connection : connections_) connection.begin_close(*this);
+    const auto deadline = Clock::now() + close_grace;
+    while (open_ > 0 && Clock::now() < deadline) poll_until(deadline);
+    for (auto& connection : connections_) connection.abort();
+  }
+
+  /// One epoll_wait, at most until `deadline`, and dispatch of its events.
+  void poll_until(Clock::time_point deadline) {
+    const auto remaining = deadline - Clock::now();
+    // Round up so the loop never spins on a 0 ms timeout before the deadline.
+    const auto timeout_ms = std::max<std::int64_t>(
+        0, std::chrono::ceil<std::chrono::milliseconds>(remaining).count());
+    const int n = ::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()),
+                               static_cast<int>(std::min<std::int64_t>(timeout_ms, 1000)));
+    if (n < 0) {
+      if (errno == EINTR) return;
+      throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t token = events_[static_cast<std::size_t>(i)].data.u64;
+      connections_[token].on_events(events_[static_cast<std::size_t>(i)].events, *this);
+    }
+  }
+
+  static Clock::duration to_duration(double seconds) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  }
+
+  const Options& options_;
+  const WsUrl& url_;
+  int epoll_fd_ = -1;
+  ConnectTarget target_;
+  /// Local addresses to bind, round-robin; empty when not binding.
+  std::vector<sockaddr_in> sources_;
+  /// One per requested connection; the index is the epoll token.
+  std::vector<WsConnection> connections_;
+  std::vector<TickTracker> trackers_;
+  std::vector<epoll_event> events_;
+  std::mt19937_64 rng_;
+  LatencyHistogram histogram_;
+
+  Phase phase_ = Phase::connect;
+  std::size_t next_to_start_ = 0;
+  std::size_t pending_ = 0;
+  std::size_t open_ = 0;
+  std::array<std::uint64_t, close_cause_count> causes_{};
+  std::uint64_t ticks_ = 0;
+  std::uint64_t lost_ = 0;
+  std::uint64_t duplicate_or_reordered_ = 0;
+  std::uint64_t other_frames_ = 0;
+};
+
+}  // namespace load_client
+
+#endif  // WSREG_LOAD_CLIENT_LOAD_RUN_HPP

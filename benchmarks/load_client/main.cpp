@@ -1,0 +1,64 @@
+// wsreg_load_client: opens N WebSocket connections to a broadcast server,
+// counts the ticks {"seq":N,"sent_ns":T} they receive during a measurement
+// window, and reports delivered and lost ticks, latency and its own CPU time.
+// Single-threaded: one epoll loop over nonblocking sockets (see load_run.hpp).
+//
+// Usage: wsreg_load_client [--url ws://127.0.0.1:9002/] [--connections 1000]
+//          [--duration 10] [--connect-timeout 30] [--source-addresses 1]
+//          [--max-pending 256] [--json]
+// Exit: 0 when the run completed (loss is for the caller to judge), 1 when
+// fewer connections than requested were open at window start, 2 on usage errors.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "load_run.hpp"
+#include "options.hpp"
+#include "process.hpp"
+#include "report.hpp"
+#include "ws_url.hpp"
+
+int main(int argc, char** argv) {
+  namespace lc = load_client;
+
+  CLI::App app{"wsreg_load_client: opens N WebSocket connections and measures tick delivery"};
+  lc::Options options;
+  options.add_to(app);
+  app.failure_message(CLI::FailureMessage::help);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help exits 0; any usage error exits 2
+  }
+
+  lc::WsUrl url;
+  if (const std::string error = lc::parse_ws_url(options.url, url); !error.empty()) {
+    std::fprintf(stderr, "wsreg_load_client: %s\n", error.c_str());  // checked by CLI11 already
+    return 2;
+  }
+
+  const std::uint64_t fd_limit = lc::raise_open_file_limit();
+  if (options.connections + 16 > fd_limit) {
+    std::fprintf(stderr,
+                 "wsreg_load_client: warning: %zu connections but only %llu file descriptors "
+                 "(RLIMIT_NOFILE); expect socket_error failures\n",
+                 options.connections, static_cast<unsigned long long>(fd_limit));
+  }
+
+  lc::LoadReport report;
+  try {
+    lc::LoadRun run(options, url);
+    report = run.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wsreg_load_client: %s\n", e.what());
+    return 1;
+  }
+
+  if (options.json) {
+    std::printf("%s\n", lc::to_json_line(report).c_str());
+  } else {
+    lc::print_human(report, stdout);
+  }
+  return report.connections_open < report.connections_requested ? 1 : 0;
+}

@@ -1,0 +1,143 @@
+// load_client/report.hpp: the figures of one run, as text or as one JSON line.
+#ifndef WSREG_LOAD_CLIENT_REPORT_HPP
+#define WSREG_LOAD_CLIENT_REPORT_HPP
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "close_cause.hpp"
+
+namespace load_client {
+
+/// What a run measured. Counts of ticks and frames cover the measurement
+/// window only; closed_by_server and errors cover the whole run up to the
+/// window's end.
+///
+/// Thread safety: a plain value.
+struct LoadReport {
+  std::uint64_t connections_requested = 0;
+  /// Connections open when the window started.
+  std::uint64_t connections_open = 0;
+  /// Connections that never completed their handshake, by cause.
+  std::uint64_t connect_failures = 0;
+  std::array<std::uint64_t, close_cause_count> connect_failure_causes{};
+  /// Ticks delivered in the window (duplicates excluded).
+  std::uint64_t ticks = 0;
+  /// Sequence gaps summed over connections (see TickTracker).
+  std::uint64_t lost = 0;
+  std::uint64_t duplicate_or_reordered = 0;
+  /// Fewest and most ticks one connection open at window start received
+  /// (0 when some connection got none).
+  std::uint64_t min_ticks_per_connection = 0;
+  std::uint64_t max_ticks_per_connection = 0;
+  /// Text frames that are not ticks, and binary frames, in the window.
+  std::uint64_t other_frames = 0;
+  /// Open connections ended by a server close frame.
+  std::uint64_t closed_by_server = 0;
+  /// Open connections lost to protocol errors, socket errors or a TCP close
+  /// without a close frame, by cause.
+  std::uint64_t errors = 0;
+  std::array<std::uint64_t, close_cause_count> error_causes{};
+  /// Length of the window as measured, in seconds.
+  double window_s = 0;
+  /// Latency percentiles and maximum over the window's ticks, milliseconds.
+  double latency_p50_ms = 0;
+  double latency_p99_ms = 0;
+  double latency_p999_ms = 0;
+  double latency_max_ms = 0;
+  /// This process's CPU time (user + system), seconds: whole run, window only.
+  double client_cpu_s = 0;
+  double client_cpu_window_s = 0;
+};
+
+namespace detail {
+
+/// Rounds to 3 decimals, for milliseconds and seconds in the report.
+inline double round3(double value) noexcept { return std::round(value * 1000.0) / 1000.0; }
+
+/// " (cause=count cause=count)" for the non-zero entries of `causes`, or
+/// "" when all are zero.
+inline std::string causes_text(const std::array<std::uint64_t, close_cause_count>& causes) {
+  std::string text;
+  for (std::size_t i = 0; i < causes.size(); ++i) {
+    if (causes[i] == 0) continue;
+    text += text.empty() ? " (" : " ";
+    text += to_string(static_cast<CloseCause>(i));
+    text += '=' + std::to_string(causes[i]);
+  }
+  return text.empty() ? text : text + ')';
+}
+
+inline nlohmann::ordered_json causes_json(const std::array<std::uint64_t, close_cause_count>& causes) {
+  nlohmann::ordered_json object = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < causes.size(); ++i) {
+    if (causes[i] != 0) object[std::string(to_string(static_cast<CloseCause>(i)))] = causes[i];
+  }
+  return object;
+}
+
+}  // namespace detail
+
+/// The report as one JSON object, keys in a fixed order. Besides the
+/// documented keys it carries `connect_failure_causes` and `error_causes`
+/// (objects of non-zero counts by cause).
+///
+/// Thread safety: a pure function.
+inline std::string to_json_line(const LoadReport& r) {
+  nlohmann::ordered_json j;
+  j["connections_requested"] = r.connections_requested;
+  j["connections_open"] = r.connections_open;
+  j["connect_failures"] = r.connect_failures;
+  j["ticks"] = r.ticks;
+  j["lost"] = r.lost;
+  j["duplicate_or_reordered"] = r.duplicate_or_reordered;
+  j["min_ticks_per_connection"] = r.min_ticks_per_connection;
+  j["max_ticks_per_connection"] = r.max_ticks_per_connection;
+  j["other_frames"] = r.other_frames;
+  j["closed_by_server"] = r.closed_by_server;
+  j["errors"] = r.errors;
+  j["window_s"] = detail::round3(r.window_s);
+  j["latency_ms"] = {{"p50", detail::round3(r.latency_p50_ms)},
+                     {"p99", detail::round3(r.latency_p99_ms)},
+                     {"p999", detail::round3(r.latency_p999_ms)},
+                     {"max", detail::round3(r.latency_max_ms)}};
+  j["client_cpu_s"] = detail::round3(r.client_cpu_s);
+  j["client_cpu_window_s"] = detail::round3(r.client_cpu_window_s);
+  j["connect_failure_causes"] = detail::causes_json(r.connect_failure_causes);
+  j["error_causes"] = detail::causes_json(r.error_causes);
+  return j.dump();
+}
+
+/// Prints the report as aligned human-readable lines to `out`.
+///
+/// Thread safety: writes to `out`; callers serialize use of the stream.
+inline void print_human(const LoadReport& r, std::FILE* out) {
+  const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::fprintf(out, "connections requested:    %llu\n", u(r.connections_requested));
+  std::fprintf(out, "connections open:         %llu (at window start)\n", u(r.connections_open));
+  std::fprintf(out, "connect failures:         %llu%s\n", u(r.connect_failures),
+               detail::causes_text(r.connect_failure_causes).c_str());
+  std::fprintf(out, "window:                   %.3f s\n", r.window_s);
+  std::fprintf(out, "ticks delivered:          %llu\n", u(r.ticks));
+  std::fprintf(out, "ticks lost:               %llu\n", u(r.lost));
+  std::fprintf(out, "duplicate or reordered:   %llu\n", u(r.duplicate_or_reordered));
+  std::fprintf(out, "ticks per connection:     min %llu, max %llu\n",
+               u(r.min_ticks_per_connection), u(r.max_ticks_per_connection));
+  std::fprintf(out, "other frames:             %llu\n", u(r.other_frames));
+  std::fprintf(out, "closed by server:         %llu\n", u(r.closed_by_server));
+  std::fprintf(out, "errors:                   %llu%s\n", u(r.errors),
+               detail::causes_text(r.error_causes).c_str());
+  std::fprintf(out, "latency ms:               p50 %.3f, p99 %.3f, p99.9 %.3f, max %.3f\n",
+               r.latency_p50_ms, r.latency_p99_ms, r.latency_p999_ms, r.latency_max_ms);
+  std::fprintf(out, "client cpu s:             %.3f total, %.3f in window\n", r.client_cpu_s,
+               r.client_cpu_window_s);
+}
+
+}  // namespace load_client
+
+#endif  // WSREG_LOAD_CLIENT_REPORT_HPP

@@ -10,6 +10,29 @@
 
 namespace wsreg {
 
+namespace detail {
+
+/// Appends one metric without labels, with its HELP and TYPE lines, in the
+/// Prometheus text exposition format 0.0.4.
+inline void append_metric(std::string& out, const char* name, const char* type,
+                          const char* help, std::uint64_t value) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+  out += name;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+}  // namespace detail
+
 /// Renders `stats` and the open-connection count `connections` in the
 /// Prometheus text exposition format, version 0.0.4 (content type
 /// "text/plain; version=0.0.4"). Metrics, all without labels:
@@ -28,36 +51,23 @@ namespace wsreg {
 inline std::string prometheus_text(const RegistryStats& stats, std::size_t connections) {
   std::string out;
   out.reserve(1024);
-  auto metric = [&out](const char* name, const char* type, const char* help,
-                       std::uint64_t value) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-    out += name;
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
-  };
-  metric("wsreg_connections", "gauge", "Open WebSocket connections in the registry.",
-         connections);
-  metric("wsreg_connections_added_total", "counter", "Connections added to the registry.",
-         stats.connections_added);
-  metric("wsreg_connections_removed_total", "counter",
-         "Connections removed from the registry.", stats.connections_removed);
-  metric("wsreg_messages_sent_total", "counter",
-         "Messages queued for a connection, one per recipient.", stats.messages_sent);
-  metric("wsreg_messages_dropped_total", "counter",
-         "Messages a connection refused (closing or over its limit), one per recipient.",
-         stats.messages_dropped);
-  metric("wsreg_send_unknown_total", "counter",
-         "Sends to an unknown or removed connection id.", stats.send_unknown);
-  metric("wsreg_broadcasts_total", "counter", "Broadcast calls applied.", stats.broadcasts);
+  detail::append_metric(out, "wsreg_connections", "gauge",
+                        "Open WebSocket connections in the registry.", connections);
+  detail::append_metric(out, "wsreg_connections_added_total", "counter",
+                        "Connections added to the registry.", stats.connections_added);
+  detail::append_metric(out, "wsreg_connections_removed_total", "counter",
+                        "Connections removed from the registry.", stats.connections_removed);
+  detail::append_metric(out, "wsreg_messages_sent_total", "counter",
+                        "Messages queued for a connection, one per recipient.",
+                        stats.messages_sent);
+  detail::append_metric(
+      out, "wsreg_messages_dropped_total", "counter",
+      "Messages a connection refused (closing or over its limit), one per recipient.",
+      stats.messages_dropped);
+  detail::append_metric(out, "wsreg_send_unknown_total", "counter",
+                        "Sends to an unknown or removed connection id.", stats.send_unknown);
+  detail::append_metric(out, "wsreg_broadcasts_total", "counter", "Broadcast calls applied.",
+                        stats.broadcasts);
   return out;
 }
 

@@ -6,30 +6,57 @@
 #define ASIO_STANDALONE
 #endif
 
+#include <atomic>
+#include <cstdint>
+
 #include <websocketpp/config/asio_no_tls.hpp>
 
 #include "wsreg/sender.hpp"
 
 namespace wsreg::wspp {
 
+/// Work a thread other than the connection's strand asks the strand to do
+/// (bits of ConnectionState::requests; see Server's interrupt handler).
+enum Request : std::uint8_t {
+  request_shutdown_close = 1,  ///< close with 1001 "server shutdown"
+  request_slow_close = 2,      ///< close with 1008 "slow consumer"
+  request_idle_close = 4,      ///< close with 1001 "idle timeout"
+  request_ping = 8,            ///< send a ping
+};
+
+/// Per-connection state the adapter keeps inside each websocketpp
+/// connection (websocketpp's `connection_base` hook), so that no side map
+/// is needed to go from a connection to its id.
+struct ConnectionState {
+  /// The registry id while registered; no_connection before the open
+  /// handler and after the close or fail handler. Strand only.
+  ConnectionId wsreg_id = no_connection;
+  /// Counted against ServerOptions::max_connections. Strand only.
+  bool admitted = false;
+  /// The TCP accept succeeded (so an early end is a failed handshake, not a
+  /// failed accept). Strand only.
+  bool accepted = false;
+  /// steady_clock time, in ns since its epoch, when anything last arrived
+  /// (open, message, ping, pong). Written on the strand, read by the
+  /// heartbeat thread.
+  std::atomic<std::int64_t> last_arrival_ns{0};
+  /// When the heartbeat last asked for a ping, same clock. Heartbeat only.
+  std::atomic<std::int64_t> last_ping_ns{0};
+  /// Pending Request bits; any thread sets, the strand acts on them.
+  std::atomic<std::uint8_t> requests{0};
+};
+
 /// websocketpp 0.8.2 server config: plain TCP on standalone Asio, thread-safe
-/// (websocketpp's `config::asio`), plus one field per connection: its
-/// registry id. Everything else keeps websocketpp's defaults, including the
-/// 16 KiB `connection_read_buffer_size` and 5 s open and close handshake
-/// timeouts.
+/// (websocketpp's `config::asio`), with ConnectionState in every
+/// connection. Everything else keeps websocketpp's defaults, including the
+/// 16 KiB `connection_read_buffer_size`; the Server sets its timeouts and
+/// message size limit at run time from ServerOptions.
 ///
-/// Thread safety: a compile-time config; the per-connection field is written
-/// and read only on that connection's strand (its websocketpp handlers).
+/// Thread safety: a compile-time config; see ConnectionState for its fields.
 struct Config : ::websocketpp::config::asio {
   using type = Config;
   using base = ::websocketpp::config::asio;
-
-  /// Base class of every websocketpp connection of this config.
-  struct connection_base {
-    /// The registry id while the connection is registered; no_connection
-    /// before its open handler ran and after its close handler ran.
-    ConnectionId wsreg_id = no_connection;
-  };
+  using connection_base = ConnectionState;
 };
 
 }  // namespace wsreg::wspp

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -22,11 +23,14 @@
 
 #include "wsreg/websocketpp/config.hpp"  // defines ASIO_STANDALONE first
 
+#include <asio/bind_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <websocketpp/server.hpp>
 
 #include "wsreg/connection_registry.hpp"
@@ -34,38 +38,24 @@
 #include "wsreg/prometheus.hpp"
 #include "wsreg/sender.hpp"
 #include "wsreg/websocketpp/detail/connection_sender.hpp"
+#include "wsreg/websocketpp/detail/server_counters.hpp"
+#include "wsreg/websocketpp/server_options.hpp"
+#include "wsreg/websocketpp/server_stats.hpp"
 
 namespace wsreg::wspp {
-
-/// Tunables of a Server. Every field has a default that suits a server of a
-/// few thousand connections.
-struct ServerOptions {
-  /// Threads that run the io_context the Server owns (ignored when the
-  /// application passes its own io_context). More threads let websocketpp
-  /// read and write several connections at once; each connection still runs
-  /// on one strand. Default 1; must be at least 1.
-  std::size_t threads = 1;
-
-  /// HTTP path answered by GET with prometheus_text() of the registry;
-  /// empty turns it off. Any other plain HTTP request gets 404.
-  std::string metrics_path = "/metrics";
-
-  /// Log websocketpp's error channels (all but devel) to stderr. Default
-  /// off: websocketpp reports a peer that vanished mid-write as "fatal", and
-  /// with thousands of clients that is routine; the registry counts what
-  /// matters (RegistryStats).
-  bool log_errors = false;
-};
 
 /// A websocketpp 0.8.2 WebSocket server (plain TCP, standalone Asio) whose
 /// open connections are the members of a ConnectionRegistry.
 ///
 /// What it does: a connection is added to the registry when its WebSocket
-/// opens (never before: a failed handshake leaves no entry) and removed when
-/// it closes or fails, however that happens (close frame, TCP FIN, reset,
-/// timeout), exactly once. Each incoming message goes to the message handler
-/// with the connection id. Outgoing data goes through the registry, whose
-/// entries send with websocketpp's error_code overloads only.
+/// opens (never before: a failed or refused handshake leaves no entry) and
+/// removed when it closes or fails, however that happens (close frame, TCP
+/// FIN, reset, timeout), exactly once. Each incoming message goes to the
+/// message handler with the connection id. Outgoing data goes through the
+/// registry, whose entries send with websocketpp's error_code overloads
+/// only and within ServerOptions::max_buffered_bytes per connection. The
+/// limits, heartbeat and accept back-off of ServerOptions apply per
+/// connection: one bad client never affects another or the process.
 ///
 /// Ownership: the Server owns the websocketpp endpoint, and in the first
 /// constructor's mode the io_context and its threads. It refers to, but does
@@ -74,14 +64,15 @@ struct ServerOptions {
 ///
 /// Threads: websocketpp calls the handlers on the io_context's threads, one
 /// connection's handlers never concurrently (its strand). Handlers may call
-/// any registry member (ActorPolicy's size/stats/flush wait for the actor,
-/// which never waits for an io thread, so that is safe). An exception thrown
-/// by a handler is caught here and closes that connection with 1011 (RFC
-/// 6455 section 7.4.1, internal error); it never reaches the io_context.
+/// any registry member, including broadcast from a close handler while many
+/// connections close (ActorPolicy's size/stats/flush wait for the actor,
+/// which never waits for an io thread). An exception thrown by a handler is
+/// caught here and closes that connection with 1011 (RFC 6455 section
+/// 7.4.1, internal error); it never reaches the io_context.
 ///
 /// Thread safety: Distinct objects: Safe. Shared objects: Unsafe, except
-/// shutdown(), port() and the accessors, which are thread-safe. Set handlers
-/// before listen().
+/// shutdown(), stats(), port() and the accessors, which are thread-safe.
+/// Set handlers before listen().
 template <class Policy>
 class Server {
  public:
@@ -103,7 +94,10 @@ class Server {
       : registry_(registry),
         options_(std::move(options)),
         owned_io_(std::make_unique<asio::io_context>()),
-        io_(*owned_io_) {
+        io_(*owned_io_),
+        strand_(asio::make_strand(io_)),
+        accept_timer_(io_),
+        heartbeat_timer_(io_) {
     init();
   }
 
@@ -111,7 +105,12 @@ class Server {
   /// thread; the application must keep running `io` until the future of
   /// shutdown() is ready, then destroy the Server, then stop `io`.
   Server(Registry& registry, asio::io_context& io, ServerOptions options = {})
-      : registry_(registry), options_(std::move(options)), io_(io) {
+      : registry_(registry),
+        options_(std::move(options)),
+        io_(io),
+        strand_(asio::make_strand(io_)),
+        accept_timer_(io_),
+        heartbeat_timer_(io_) {
     init();
   }
 
@@ -125,8 +124,7 @@ class Server {
   ~Server() {
     std::shared_future<void> done = shutdown(std::chrono::milliseconds(0));
     if (owned_io_) {
-      const auto limit = std::chrono::seconds(2) + grace();
-      if (!threads_.empty()) done.wait_for(limit);
+      if (!threads_.empty()) done.wait_for(std::chrono::seconds(2) + grace_left());
       work_.reset();
       io_.stop();
       for (auto& t : threads_) t.join();
@@ -152,9 +150,9 @@ class Server {
   void set_close_handler(ConnectionHandler handler) { on_close_ = std::move(handler); }
 
   /// Binds `address`:`port` (port 0 picks an ephemeral port; read it with
-  /// port()), starts accepting, and starts the owned io threads. Reports
-  /// errors (bad address, port in use, ...) in `ec`; nothing throws.
-  /// Not thread-safe; call once.
+  /// port()), starts accepting and the heartbeat, and starts the owned io
+  /// threads. Reports errors (bad address, port in use, ...) in `ec`;
+  /// nothing throws. Not thread-safe; call once.
   void listen(const std::string& address, std::uint16_t port, std::error_code& ec) {
     ec.clear();
     const asio::ip::address ip = asio::ip::make_address(address, ec);
@@ -164,8 +162,10 @@ class Server {
     const auto local = endpoint_.get_local_endpoint(ec);
     if (ec) return;
     port_.store(local.port(), std::memory_order_release);
-    endpoint_.start_accept(ec);
-    if (ec) return;
+    asio::post(strand_, [this] {
+      accept_next();
+      arm_heartbeat();
+    });
     if (owned_io_ && threads_.empty()) {
       work_.emplace(io_.get_executor());
       const std::size_t n = std::max<std::size_t>(1, options_.threads);
@@ -183,35 +183,43 @@ class Server {
   /// The bound TCP port, or 0 before listen() succeeded. Thread-safe.
   std::uint16_t port() const noexcept { return port_.load(std::memory_order_acquire); }
 
+  /// The transport counters. Thread-safe; each field exact on its own.
+  ServerStats stats() const noexcept { return counters_->snapshot(); }
+
   /// Stops accepting and closes every open connection with 1001 "going away"
   /// (RFC 6455 section 7.4.1). A connection that has not finished the close
   /// handshake `grace` later is dropped (websocketpp's close handshake
   /// timeout, set per connection to what is left of `grace`). Connections
   /// whose handshake completes during shutdown are closed at once and never
-  /// registered. The returned future becomes ready when the last connection
-  /// has left the registry (at once if there is none). Thread-safe and
-  /// idempotent: later calls return the first call's future. Never blocks.
+  /// registered; new handshakes get HTTP 503. The returned future becomes
+  /// ready when the last connection has left the registry and the accept
+  /// loop and heartbeat have stopped. Thread-safe and idempotent: later calls
+  /// return the first call's future. Never blocks.
   std::shared_future<void> shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5)) {
-    std::vector<::websocketpp::connection_hdl> to_close;
-    bool nothing_open = false;
+    std::vector<ConnectionPtr> to_close;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (shutting_down_) return done_future_;
       shutting_down_ = true;
       deadline_ = std::chrono::steady_clock::now() + grace;
+      if (port() == 0) {  // never listened: nothing runs, nothing to stop
+        std::call_once(done_once_, [this] { done_.set_value(); });
+        return done_future_;
+      }
       to_close.reserve(open_.size());
-      for (const auto& entry : open_) to_close.push_back(entry.second);
-      nothing_open = open_.empty();
+      for (const auto& entry : open_) {
+        if (ConnectionPtr con = entry.second.lock()) to_close.push_back(std::move(con));
+      }
+      ++pending_;  // the stop step below
     }
-    asio::post(io_, [this] {
+    asio::post(strand_, [this] {
       std::error_code ignored;
-      endpoint_.stop_listening(ignored);  // an acceptor is touched on an io thread only
+      endpoint_.stop_listening(ignored);  // the pending accept completes as cancelled
+      accept_timer_.cancel();
+      heartbeat_timer_.cancel();
+      finish_pending();
     });
-    for (const auto& hdl : to_close) {
-      std::error_code ignored;  // a connection already gone needs no close
-      endpoint_.interrupt(hdl, ignored);  // on_interrupt closes it on its strand
-    }
-    if (nothing_open) complete_shutdown();
+    for (const auto& con : to_close) detail::ask_strand(con, request_shutdown_close);
     return done_future_;
   }
 
@@ -226,7 +234,14 @@ class Server {
 
  private:
   using ConnectionPtr = typename Endpoint::connection_ptr;
+  using Connection = typename Endpoint::connection_type;
   using Hdl = ::websocketpp::connection_hdl;
+  using Clock = std::chrono::steady_clock;
+
+  static std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+  }
 
   void init() {
     std::error_code ec;
@@ -239,19 +254,34 @@ class Server {
       endpoint_.set_error_channels(::websocketpp::log::elevel::all ^
                                    ::websocketpp::log::elevel::devel);
     }
+    endpoint_.set_open_handshake_timeout(static_cast<long>(options_.handshake_timeout.count()));
+    endpoint_.set_close_handshake_timeout(
+        static_cast<long>(options_.close_handshake_timeout.count()));
+    endpoint_.set_max_message_size(options_.max_message_size);
+
     using std::placeholders::_1;
     using std::placeholders::_2;
+    endpoint_.set_validate_handler(std::bind(&Server::on_validate, this, _1));
     endpoint_.set_open_handler(std::bind(&Server::on_open, this, _1));
-    endpoint_.set_close_handler(std::bind(&Server::on_end, this, _1));
-    endpoint_.set_fail_handler(std::bind(&Server::on_end, this, _1));
+    endpoint_.set_close_handler(std::bind(&Server::on_end, this, _1, false));
+    endpoint_.set_fail_handler(std::bind(&Server::on_end, this, _1, true));
     endpoint_.set_message_handler(std::bind(&Server::on_message, this, _1, _2));
+    endpoint_.set_ping_handler(std::bind(&Server::on_ping, this, _1, _2));
+    endpoint_.set_pong_handler(std::bind(&Server::on_pong, this, _1, _2));
     endpoint_.set_http_handler(std::bind(&Server::on_http, this, _1));
     endpoint_.set_interrupt_handler(std::bind(&Server::on_interrupt, this, _1));
+    if (options_.socket_send_buffer_bytes > 0) {
+      const int bytes = options_.socket_send_buffer_bytes;
+      endpoint_.set_socket_init_handler([bytes](Hdl, asio::ip::tcp::socket& socket) {
+        std::error_code ignored;  // the kernel's default is a fine fallback
+        socket.set_option(asio::socket_base::send_buffer_size(bytes), ignored);
+      });
+    }
   }
 
-  std::chrono::milliseconds grace() {
+  std::chrono::milliseconds grace_left() {
     std::lock_guard<std::mutex> lock(mutex_);
-    const auto left = deadline_ - std::chrono::steady_clock::now();
+    const auto left = deadline_ - Clock::now();
     return std::max(std::chrono::milliseconds(0),
                     std::chrono::duration_cast<std::chrono::milliseconds>(left));
   }
@@ -262,16 +292,173 @@ class Server {
     return ec ? nullptr : con;
   }
 
+  // --- accept loop (server strand) ---------------------------------------
+
+  // Replaces websocketpp's server::start_accept, which retries at once on
+  // every error: out of file descriptors, that is a busy loop.
+  void accept_next() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (shutting_down_) return;
+      ++pending_;
+    }
+    ConnectionPtr con = endpoint_.get_connection();
+    std::error_code ec;
+    if (con) {
+      endpoint_.async_accept(con, std::bind(&Server::on_accept, this, con, std::placeholders::_1),
+                             ec);
+    }
+    if (!con || ec) {  // not listening (shutdown) or out of memory
+      if (con) con->terminate(ec);
+      finish_pending();
+    }
+  }
+
+  // Runs on the new connection's strand.
+  void on_accept(ConnectionPtr con, const std::error_code& ec) {
+    if (!ec) {
+      con->accepted = true;
+      con->start();
+    } else {
+      con->terminate(ec);
+    }
+    asio::post(strand_, [this, ec] {
+      finish_pending();
+      if (ec == ::websocketpp::error::operation_canceled ||
+          ec == asio::error::operation_aborted) {
+        return;  // stop_listening
+      }
+      if (!ec) {
+        backoff_ = std::chrono::milliseconds(0);
+        accept_next();
+        return;
+      }
+      detail::ServerCounters::bump(counters_->accept_errors);
+      if (!is_resource_exhaustion(ec)) {
+        accept_next();  // ECONNABORTED and the like: that client only
+        return;
+      }
+      backoff_ = std::clamp(backoff_ * 2, options_.accept_backoff_min, options_.accept_backoff_max);
+      detail::ServerCounters::bump(counters_->accept_backoffs);
+      std::fprintf(stderr, "wsreg: accept failed (%s); pausing accepts for %lld ms\n",
+                   ec.message().c_str(), static_cast<long long>(backoff_.count()));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shutting_down_) return;
+        ++pending_;
+      }
+      accept_timer_.expires_after(backoff_);
+      accept_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& wait_ec) {
+        finish_pending();
+        if (!wait_ec) accept_next();
+      }));
+    });
+  }
+
+  static bool is_resource_exhaustion(const std::error_code& ec) {
+    if (ec.category() != std::system_category() && ec.category() != std::generic_category()) {
+      return false;
+    }
+    const int e = ec.value();
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+  }
+
+  // --- heartbeat (server strand) ------------------------------------------
+
+  std::chrono::milliseconds heartbeat_period() const {
+    auto shortest = std::chrono::milliseconds(0);
+    for (auto d : {options_.ping_interval, options_.idle_timeout}) {
+      if (d.count() > 0 && (shortest.count() == 0 || d < shortest)) shortest = d;
+    }
+    if (shortest.count() == 0) return shortest;
+    return std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+  }
+
+  void arm_heartbeat() {
+    const auto period = heartbeat_period();
+    if (period.count() == 0) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (shutting_down_) return;
+      ++pending_;
+    }
+    heartbeat_timer_.expires_after(period);
+    heartbeat_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& ec) {
+      finish_pending();
+      if (ec) return;
+      sweep();
+      arm_heartbeat();
+    }));
+  }
+
+  // Asks each connection that has been quiet too long for a ping or a close.
+  // O(open connections) under the mutex, no I/O there: the requests go out
+  // after it is released.
+  void sweep() {
+    const std::int64_t now = now_ns();
+    const std::int64_t ping_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.ping_interval).count();
+    const std::int64_t idle_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.idle_timeout).count();
+    sweep_work_.clear();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& entry : open_) {
+        ConnectionPtr con = entry.second.lock();
+        if (!con) continue;
+        const std::int64_t arrived = con->last_arrival_ns.load(std::memory_order_relaxed);
+        if (idle_ns > 0 && now - arrived >= idle_ns) {
+          sweep_work_.emplace_back(std::move(con), request_idle_close);
+          continue;
+        }
+        const std::int64_t pinged = con->last_ping_ns.load(std::memory_order_relaxed);
+        if (ping_ns > 0 && now - std::max(arrived, pinged) >= ping_ns) {
+          con->last_ping_ns.store(now, std::memory_order_relaxed);
+          sweep_work_.emplace_back(std::move(con), request_ping);
+        }
+      }
+    }
+    for (const auto& [con, request] : sweep_work_) detail::ask_strand(con, request);
+    sweep_work_.clear();
+  }
+
+  // --- connection handlers (connection strand) ---------------------------
+
+  bool on_validate(Hdl hdl) {
+    ConnectionPtr con = connection(hdl);
+    if (!con) return false;
+    bool refuse = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      refuse = shutting_down_;
+    }
+    if (!refuse && options_.max_connections != 0) {
+      std::size_t n = admitted_.load(std::memory_order_relaxed);
+      do {
+        refuse = n >= options_.max_connections;
+      } while (!refuse && !admitted_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+      con->admitted = !refuse;
+    }
+    if (refuse) {
+      detail::ServerCounters::bump(counters_->handshakes_rejected);
+      con->set_status(::websocketpp::http::status_code::service_unavailable);
+      con->set_body("server full\n");
+      return false;
+    }
+    return true;
+  }
+
   // The WebSocket opened: register it, unless the server is shutting down.
   void on_open(Hdl hdl) {
     ConnectionPtr con = connection(hdl);
     if (!con) return;
+    con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!shutting_down_) {
-        con->wsreg_id = registry_.add(
-            std::make_shared<detail::ConnectionSender<typename Endpoint::connection_type>>(con));
-        open_.emplace(con->wsreg_id, hdl);
+        con->wsreg_id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
+            con, options_.max_buffered_bytes, options_.overflow_policy, counters_));
+        open_.emplace(con->wsreg_id, con);
       }
     }
     if (con->wsreg_id == no_connection) {
@@ -284,29 +471,52 @@ class Server {
 
   // Close and fail both end here, so an entry is removed however the
   // connection ends; wsreg_id is cleared so it is removed exactly once.
-  void on_end(Hdl hdl) {
+  void on_end(Hdl hdl, bool failed) {
     ConnectionPtr con = connection(hdl);
-    if (!con || con->wsreg_id == no_connection) return;  // never registered
+    if (!con) return;
+    if (con->admitted) {
+      con->admitted = false;
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (con->wsreg_id == no_connection) {  // never registered
+      if (failed && con->accepted) detail::ServerCounters::bump(counters_->handshakes_failed);
+      return;
+    }
     const ConnectionId id = std::exchange(con->wsreg_id, no_connection);
     registry_.remove(id);
-    bool last = false;
+    if (con->get_local_close_code() == ::websocketpp::close::status::message_too_big) {
+      detail::ServerCounters::bump(counters_->oversize_closes);
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       open_.erase(id);
-      last = shutting_down_ && open_.empty();
     }
     guard(con, on_close_, id);
-    if (last) complete_shutdown();
+    maybe_complete();
   }
 
   void on_message(Hdl hdl, typename Endpoint::message_ptr message) {
-    if (!on_message_) return;
     ConnectionPtr con = connection(hdl);
     if (!con || con->wsreg_id == no_connection) return;
+    con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+    if (!on_message_) return;
     // websocketpp delivers only text and binary here (RFC 6455 section 5.6).
     Payload payload(static_cast<Opcode>(message->get_opcode()),
                     std::move(message->get_raw_payload()));
     guard(con, on_message_, con->wsreg_id, std::move(payload));
+  }
+
+  bool on_ping(Hdl hdl, std::string) {
+    if (ConnectionPtr con = connection(hdl)) {
+      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+    }
+    return true;  // websocketpp answers with a pong (RFC 6455 section 5.5.3)
+  }
+
+  void on_pong(Hdl hdl, std::string) {
+    if (ConnectionPtr con = connection(hdl)) {
+      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+    }
   }
 
   void on_http(Hdl hdl) {
@@ -317,20 +527,37 @@ class Server {
         request.get_uri() == options_.metrics_path) {
       con->set_status(::websocketpp::http::status_code::ok);
       con->append_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      con->set_body(prometheus_text(registry_.stats(), registry_.size()));
+      con->set_body(prometheus_text(registry_.stats(), registry_.size()) +
+                    prometheus_text(counters_->snapshot()));
       return;
     }
     con->set_status(::websocketpp::http::status_code::not_found);
     con->set_body("not found\n");
   }
 
-  // Runs on the connection's strand after shutdown() asked for it.
+  // Does on the connection's strand what other threads asked for
+  // (ConnectionState::requests). Close requests stay set, so the sender
+  // refuses everything after them.
   void on_interrupt(Hdl hdl) {
     ConnectionPtr con = connection(hdl);
     if (!con) return;
-    con->set_close_handshake_timeout(std::max<long>(1, static_cast<long>(grace().count())));
-    std::error_code ignored;  // already closing: it ends on its own
-    con->close(::websocketpp::close::status::going_away, "server shutdown", ignored);
+    const std::uint8_t requests =
+        con->requests.fetch_and(static_cast<std::uint8_t>(~request_ping), std::memory_order_acq_rel);
+    std::error_code ec;
+    namespace status = ::websocketpp::close::status;
+    if (requests & request_shutdown_close) {
+      con->set_close_handshake_timeout(std::max<long>(1, static_cast<long>(grace_left().count())));
+      con->close(status::going_away, "server shutdown", ec);
+    } else if (requests & request_slow_close) {
+      con->close(status::policy_violation, "slow consumer", ec);
+      if (!ec) detail::ServerCounters::bump(counters_->slow_consumer_closes);
+    } else if (requests & request_idle_close) {
+      con->close(status::going_away, "idle timeout", ec);
+      if (!ec) detail::ServerCounters::bump(counters_->idle_closes);
+    } else if (requests & request_ping) {
+      con->ping("", ec);
+      if (!ec) detail::ServerCounters::bump(counters_->pings_sent);
+    }
   }
 
   // Calls an application handler; what it throws closes that connection
@@ -341,13 +568,29 @@ class Server {
     try {
       handler(std::forward<Args>(args)...);
     } catch (...) {
+      detail::ServerCounters::bump(counters_->handler_exceptions);
       std::error_code ignored;
       con->close(::websocketpp::close::status::internal_endpoint_error, "internal error",
                  ignored);
     }
   }
 
-  void complete_shutdown() {
+  // --- shutdown bookkeeping ------------------------------------------------
+
+  // An accept, timer wait or the shutdown step has finished.
+  void finish_pending() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --pending_;
+    }
+    maybe_complete();
+  }
+
+  void maybe_complete() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!shutting_down_ || !open_.empty() || pending_ != 0) return;
+    }
     std::call_once(done_once_, [this] { done_.set_value(); });
   }
 
@@ -355,20 +598,31 @@ class Server {
   const ServerOptions options_;
   std::unique_ptr<asio::io_context> owned_io_;  // null when embedded
   asio::io_context& io_;
+  // Serialises the accept loop, the heartbeat and the shutdown step.
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::steady_timer accept_timer_;     // strand_ only
+  asio::steady_timer heartbeat_timer_;  // strand_ only
+  std::chrono::milliseconds backoff_{0};  // strand_ only
+  std::vector<std::pair<ConnectionPtr, Request>> sweep_work_;  // strand_ only
   Endpoint endpoint_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::atomic<std::uint16_t> port_{0};
+  std::atomic<std::size_t> admitted_{0};
+  const std::shared_ptr<detail::ServerCounters> counters_ =
+      std::make_shared<detail::ServerCounters>();
 
   MessageHandler on_message_;
   ConnectionHandler on_open_;
   ConnectionHandler on_close_;
 
-  // This mutex synchronizes all access to open_, shutting_down_ and deadline_.
+  // This mutex synchronizes all access to open_, shutting_down_, deadline_
+  // and pending_.
   std::mutex mutex_;
-  std::unordered_map<ConnectionId, Hdl> open_;  // registered connections
+  std::unordered_map<ConnectionId, std::weak_ptr<Connection>> open_;  // registered
   bool shutting_down_ = false;
-  std::chrono::steady_clock::time_point deadline_{};
+  Clock::time_point deadline_{};
+  int pending_ = 0;  // accepts, timer waits and shutdown steps in flight
 
   std::promise<void> done_;
   std::shared_future<void> done_future_ = done_.get_future().share();

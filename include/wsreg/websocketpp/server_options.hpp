@@ -1,0 +1,111 @@
+// wsreg/websocketpp/server_options.hpp: the tunables of wsreg::wspp::Server.
+#ifndef WSREG_WEBSOCKETPP_SERVER_OPTIONS_HPP
+#define WSREG_WEBSOCKETPP_SERVER_OPTIONS_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace wsreg::wspp {
+
+/// What a connection's sender does with a message that would take the bytes
+/// waiting for that connection past ServerOptions::max_buffered_bytes.
+enum class OverflowPolicy : std::uint8_t {
+  /// The message is not queued for that connection and is counted in
+  /// RegistryStats::messages_dropped; the connection stays open. Suits
+  /// feeds where the next message supersedes the last (a price, a position).
+  drop_newest,
+  /// The connection is closed with 1008 "slow consumer" (RFC 6455 section
+  /// 7.4.1, policy violation) and removed from the registry; this and later
+  /// messages for it count as dropped. The default: a client that silently
+  /// misses messages has a wrong view it cannot detect, while a closed one
+  /// reconnects and resynchronises. 1008 rather than 1013 (try again later)
+  /// because the server is not overloaded; this client broke the rule that a
+  /// client keeps reading.
+  close,
+};
+
+/// Tunables of a Server. Every limit has a default that suits a server of a
+/// few thousand connections, a unit in its name, and 0 meaning "off" where
+/// said. Durations are std::chrono types; websocketpp takes milliseconds.
+struct ServerOptions {
+  /// Threads that run the io_context the Server owns (ignored when the
+  /// application passes its own io_context). Default 1; at least 1.
+  std::size_t threads = 1;
+
+  /// HTTP path answered by GET with the Prometheus text of the registry and
+  /// server counters; empty turns it off. Other plain HTTP requests get 404.
+  std::string metrics_path = "/metrics";
+
+  /// Log websocketpp's error channels (all but devel) to stderr. Default
+  /// off: websocketpp reports a peer that vanished mid-write as "fatal",
+  /// routine with thousands of clients; the counters record what matters.
+  bool log_errors = false;
+
+  // Backpressure
+
+  /// Bound on the bytes waiting to be written to one connection, as
+  /// websocketpp's connection::get_buffered_amount() counts them (payload
+  /// bytes queued in websocketpp, not yet handed to the kernel). A message
+  /// that would pass it triggers overflow_policy. Default 1 MiB.
+  std::size_t max_buffered_bytes = 1024 * 1024;
+
+  /// What happens past max_buffered_bytes. Default: close (see OverflowPolicy).
+  OverflowPolicy overflow_policy = OverflowPolicy::close;
+
+  /// SO_SNDBUF for accepted sockets, in bytes; 0 keeps the kernel's
+  /// autotuned default (up to net.ipv4.tcp_wmem's maximum, 4 MiB on Debian).
+  /// A smaller value makes backpressure reach max_buffered_bytes sooner.
+  int socket_send_buffer_bytes = 0;
+
+  // Limits
+
+  /// Open connections (plus handshakes accepted and in progress) past which
+  /// a new handshake is refused with HTTP 503 before any registry entry
+  /// exists. 0: no limit. Default 0, since the process's file descriptor
+  /// limit already bounds it; set it below that limit to refuse politely.
+  std::size_t max_connections = 0;
+
+  /// Largest inbound message, in bytes, whole or as the sum of its
+  /// fragments. A larger one closes that connection with 1009 (RFC 6455
+  /// section 7.4.1, message too big), through websocketpp's
+  /// set_max_message_size. Default 1 MiB.
+  std::size_t max_message_size = 1024 * 1024;
+
+  /// Time from TCP accept to the end of the opening handshake; a connection
+  /// that has not finished by then is dropped (websocketpp's open handshake
+  /// timer; it is never registered). Default 5 s.
+  std::chrono::milliseconds handshake_timeout{5000};
+
+  /// Time a close handshake may take before the TCP connection is dropped
+  /// (websocketpp's close handshake timer): bounds how long a client that
+  /// does not read can hold a closing connection. Default 5 s.
+  std::chrono::milliseconds close_handshake_timeout{5000};
+
+  // Liveness
+
+  /// A connection from which nothing has arrived for this long gets a ping
+  /// (RFC 6455 section 5.5.2), and another each interval after. 0: never
+  /// ping. Default 20 s.
+  std::chrono::milliseconds ping_interval{20000};
+
+  /// A connection from which nothing at all has arrived (no message, no
+  /// ping, no pong) for this long is closed with 1001 "idle timeout" and
+  /// removed. 0: never. Default 60 s.
+  std::chrono::milliseconds idle_timeout{60000};
+
+  // Accept errors
+
+  /// When accept fails for lack of resources (EMFILE, ENFILE, ENOBUFS,
+  /// ENOMEM), the server waits this long before the next accept, doubling
+  /// each time up to accept_backoff_max, and logs at most once per wait.
+  /// Default 100 ms.
+  std::chrono::milliseconds accept_backoff_min{100};
+  /// Upper bound of that wait. Default 1 s.
+  std::chrono::milliseconds accept_backoff_max{1000};
+};
+
+}  // namespace wsreg::wspp
+
+#endif  // WSREG_WEBSOCKETPP_SERVER_OPTIONS_HPP

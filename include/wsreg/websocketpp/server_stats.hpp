@@ -1,0 +1,93 @@
+// wsreg/websocketpp/server_stats.hpp: what a Server counts about its transport.
+#ifndef WSREG_WEBSOCKETPP_SERVER_STATS_HPP
+#define WSREG_WEBSOCKETPP_SERVER_STATS_HPP
+
+#include <cstdint>
+#include <string>
+
+#include "wsreg/prometheus.hpp"
+
+namespace wsreg::wspp {
+
+/// A snapshot of a Server's counters: transport events the registry cannot
+/// see. Counters start at 0 and only grow, except the high-water mark, which
+/// only grows too. Thread safety: a plain value; Server::stats() returns a copy.
+struct ServerStats {
+  /// Connections closed with 1008 because they passed max_buffered_bytes
+  /// (OverflowPolicy::close).
+  std::uint64_t slow_consumer_closes = 0;
+  /// Messages refused because they would pass max_buffered_bytes (both
+  /// policies); also part of RegistryStats::messages_dropped.
+  std::uint64_t backpressure_drops = 0;
+  /// The most bytes ever seen waiting for one connection, as
+  /// get_buffered_amount() reported them before a send.
+  std::uint64_t buffered_bytes_high_water = 0;
+  /// Connections closed with 1009 for an inbound message over
+  /// max_message_size.
+  std::uint64_t oversize_closes = 0;
+  /// Handshakes refused with HTTP 503 because of max_connections.
+  std::uint64_t handshakes_rejected = 0;
+  /// Connections that ended before their WebSocket opened (handshake
+  /// timeout, bad request, dropped mid-handshake). Never registered.
+  std::uint64_t handshakes_failed = 0;
+  /// Connections closed because nothing arrived for idle_timeout.
+  std::uint64_t idle_closes = 0;
+  /// Pings sent by the heartbeat.
+  std::uint64_t pings_sent = 0;
+  /// Accepts that failed (any reason but shutdown).
+  std::uint64_t accept_errors = 0;
+  /// Times accepting paused for lack of resources (EMFILE, ...).
+  std::uint64_t accept_backoffs = 0;
+  /// Exceptions thrown by application handlers (each closed its
+  /// connection with 1011).
+  std::uint64_t handler_exceptions = 0;
+};
+
+/// Renders `stats` in the Prometheus text exposition format 0.0.4, one
+/// metric per field: wsreg_slow_consumer_closes_total,
+/// wsreg_backpressure_drops_total, wsreg_buffered_bytes_high_water (gauge),
+/// wsreg_oversize_closes_total, wsreg_handshakes_rejected_total,
+/// wsreg_handshakes_failed_total, wsreg_idle_closes_total,
+/// wsreg_pings_sent_total, wsreg_accept_errors_total,
+/// wsreg_accept_backoffs_total, wsreg_handler_exceptions_total.
+/// Thread-safe (a pure function). Throws std::bad_alloc only.
+inline std::string prometheus_text(const ServerStats& stats) {
+  using wsreg::detail::append_metric;
+  std::string out;
+  out.reserve(1536);
+  append_metric(out, "wsreg_slow_consumer_closes_total", "counter",
+                "Connections closed with 1008 for passing max_buffered_bytes.",
+                stats.slow_consumer_closes);
+  append_metric(out, "wsreg_backpressure_drops_total", "counter",
+                "Messages refused because a connection was over max_buffered_bytes.",
+                stats.backpressure_drops);
+  append_metric(out, "wsreg_buffered_bytes_high_water", "gauge",
+                "Most bytes seen waiting for one connection.", stats.buffered_bytes_high_water);
+  append_metric(out, "wsreg_oversize_closes_total", "counter",
+                "Connections closed with 1009 for an inbound message over max_message_size.",
+                stats.oversize_closes);
+  append_metric(out, "wsreg_handshakes_rejected_total", "counter",
+                "Handshakes refused with HTTP 503 (max_connections or shutdown).",
+                stats.handshakes_rejected);
+  append_metric(out, "wsreg_handshakes_failed_total", "counter",
+                "Connections that ended before their WebSocket opened.",
+                stats.handshakes_failed);
+  append_metric(out, "wsreg_idle_closes_total", "counter",
+                "Connections closed after idle_timeout without traffic.", stats.idle_closes);
+  append_metric(out, "wsreg_pings_sent_total", "counter", "Heartbeat pings sent.",
+                stats.pings_sent);
+  append_metric(out, "wsreg_accept_errors_total", "counter", "Failed TCP accepts.",
+                stats.accept_errors);
+  append_metric(out, "wsreg_accept_backoffs_total", "counter",
+                "Pauses of the accept loop for lack of resources (EMFILE, ...).",
+                stats.accept_backoffs);
+  append_metric(out, "wsreg_handler_exceptions_total", "counter",
+                "Exceptions thrown by application handlers (each closed its connection "
+                "with 1011).",
+                stats.handler_exceptions);
+  return out;
+}
+
+}  // namespace wsreg::wspp
+
+#endif  // WSREG_WEBSOCKETPP_SERVER_STATS_HPP

@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test demo clean
+.PHONY: all deps configure build test stress demo clean
 
 all: build
 
@@ -19,7 +19,12 @@ build: configure
 
 # Every Catch2 test case is its own CTest test with a 60 s timeout.
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE stress
+
+# The long scenarios (hidden Catch2 tests tagged [.stress]), one at a time so
+# their timing is not disturbed by each other.
+stress: build
+	cd $(BUILD) && ctest --output-on-failure -L stress
 
 # broadcast_server under each policy, 1,000 real connections for 10 s each.
 demo: build

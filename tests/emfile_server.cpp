@@ -1,0 +1,2 @@
+// Placeholder: see test_limits.cpp
+int main() { return 0; }

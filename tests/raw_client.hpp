@@ -1,0 +1,210 @@
+// tests/raw_client.hpp: a blocking raw-socket WebSocket client for tests that
+// need to misbehave: never read, stall a handshake, reset, vanish.
+#ifndef WSREG_TESTS_RAW_CLIENT_HPP
+#define WSREG_TESTS_RAW_CLIENT_HPP
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace wsreg_test {
+
+/// One TCP connection to 127.0.0.1:port, driven by hand. Every call is
+/// blocking with a deadline, or says so. Not thread-safe: one thread per
+/// RawClient. Close codes and frames follow RFC 6455 section 5.
+class RawClient {
+ public:
+  RawClient() = default;
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  RawClient(RawClient&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  RawClient& operator=(RawClient&& other) noexcept {
+    if (this != &other) {
+      close_now();
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
+  ~RawClient() { close_now(); }
+
+  /// Connects to 127.0.0.1:port. `receive_buffer_bytes` > 0 sets SO_RCVBUF
+  /// before connecting, so the TCP window stays small. Returns success.
+  bool connect_tcp(std::uint16_t port, int receive_buffer_bytes = 0) {
+    close_now();
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return false;
+    if (receive_buffer_bytes > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close_now();
+      return false;
+    }
+    return true;
+  }
+
+  /// The opening handshake request, as a client sends it (RFC 6455 4.1).
+  static std::string handshake_request(const std::string& path = "/") {
+    return "GET " + path +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  }
+
+  /// Connects and completes the opening handshake; returns true on "101".
+  /// Reads exactly the response header, nothing after it.
+  bool open(std::uint16_t port, int receive_buffer_bytes = 0,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    if (!connect_tcp(port, receive_buffer_bytes)) return false;
+    if (!write_all(handshake_request())) return false;
+    return read_http_response(timeout).rfind("HTTP/1.1 101", 0) == 0;
+  }
+
+  /// Reads an HTTP response header byte by byte up to the blank line.
+  std::string read_http_response(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::string head;
+    char c = 0;
+    while (head.size() < 8192 && head.find("\r\n\r\n") == std::string::npos) {
+      if (!wait_readable(timeout) || ::recv(fd_, &c, 1, 0) != 1) break;
+      head += c;
+    }
+    return head;
+  }
+
+  /// Writes all of `bytes`; false on error.
+  bool write_all(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  /// A masked client frame (RFC 6455 5.2, 5.3): `opcode` with FIN set or not.
+  static std::string frame(std::uint8_t opcode, const std::string& payload, bool fin = true) {
+    std::string out;
+    out += static_cast<char>((fin ? 0x80 : 0x00) | opcode);
+    const std::size_t n = payload.size();
+    if (n < 126) {
+      out += static_cast<char>(0x80 | n);
+    } else if (n <= 0xFFFF) {
+      out += static_cast<char>(0x80 | 126);
+      out += static_cast<char>((n >> 8) & 0xFF);
+      out += static_cast<char>(n & 0xFF);
+    } else {
+      out += static_cast<char>(0x80 | 127);
+      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xFF);
+    }
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    for (unsigned char m : mask) out += static_cast<char>(m);
+    for (std::size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
+    return out;
+  }
+
+  /// Sends a close frame with `code` (RFC 6455 5.5.1).
+  bool send_close(std::uint16_t code = 1000) {
+    std::string body;
+    body += static_cast<char>(code >> 8);
+    body += static_cast<char>(code & 0xFF);
+    return write_all(frame(0x8, body));
+  }
+
+  /// Reads server frames until a close frame arrives or `timeout` passes;
+  /// returns its code, 1005 for a close without a code, or 0 for none (EOF,
+  /// timeout). Data frames are skipped.
+  int read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string buffer;
+    char chunk[65536];
+    for (;;) {
+      // Parse whole frames at the front of the buffer (server frames are unmasked).
+      while (buffer.size() >= 2) {
+        const auto b0 = static_cast<unsigned char>(buffer[0]);
+        const auto b1 = static_cast<unsigned char>(buffer[1]);
+        std::size_t header = 2;
+        std::uint64_t length = b1 & 0x7F;
+        if (length == 126) {
+          if (buffer.size() < 4) break;
+          length = (static_cast<unsigned char>(buffer[2]) << 8) | static_cast<unsigned char>(buffer[3]);
+          header = 4;
+        } else if (length == 127) {
+          if (buffer.size() < 10) break;
+          length = 0;
+          for (int i = 2; i < 10; ++i) length = (length << 8) | static_cast<unsigned char>(buffer[i]);
+          header = 10;
+        }
+        if (buffer.size() < header + length) break;
+        if ((b0 & 0x0F) == 0x8) {
+          if (length < 2) return 1005;
+          return (static_cast<unsigned char>(buffer[header]) << 8) |
+                 static_cast<unsigned char>(buffer[header + 1]);
+        }
+        buffer.erase(0, header + length);
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !wait_readable(left)) return 0;
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return 0;
+      buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  /// True when the server has closed the TCP connection (EOF or reset)
+  /// within `timeout`. Reads and discards anything before that.
+  bool wait_for_eof(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char chunk[65536];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !wait_readable(left)) return false;
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return true;
+    }
+  }
+
+  /// Closes the socket with a FIN and no close frame.
+  void close_now() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  /// Closes the socket with a TCP reset (SO_LINGER 0), as a killed client's
+  /// kernel may.
+  void reset_now() {
+    if (fd_ < 0) return;
+    linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close_now();
+  }
+
+  int fd() const { return fd_; }
+
+ private:
+  bool wait_readable(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+  }
+
+  int fd_ = -1;
+};
+
+}  // namespace wsreg_test
+
+#endif

@@ -1,0 +1,3 @@
+#include "wsreg/websocketpp/server.hpp"
+
+#include <catch2/catch.hpp>

@@ -1,3 +1,211 @@
+// Backpressure: a client that stops reading costs bounded memory and never
+// delays the others, under both overflow policies and both registry policies.
 #include "wsreg/websocketpp/server.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "child_process.hpp"
+#include "client_pool.hpp"
+#include "policies.hpp"
+#include "raw_client.hpp"
+#include "support.hpp"
+
+using wsreg::ConnectionRegistry;
+using wsreg::Payload;
+using wsreg::wspp::OverflowPolicy;
+using wsreg_test::ClientPool;
+using wsreg_test::RawClient;
+using wsreg_test::registry_policies;
+using wsreg_test::wait_until;
+
+namespace {
+
+std::string url_of(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+
+// Small kernel buffers on both sides so that a client that stops reading
+// pushes back into websocketpp's queue within a few dozen messages.
+wsreg::wspp::ServerOptions small_buffers(OverflowPolicy policy) {
+  wsreg::wspp::ServerOptions options;
+  options.threads = 2;
+  options.max_buffered_bytes = 64 * 1024;
+  options.overflow_policy = policy;
+  options.socket_send_buffer_bytes = 16 * 1024;
+  options.close_handshake_timeout = std::chrono::milliseconds(500);
+  return options;
+}
+
+std::size_t fewest_messages(ClientPool& pool) {
+  std::size_t fewest = SIZE_MAX;
+  for (std::size_t i = 0; i < pool.size(); ++i) fewest = std::min(fewest, pool.at(i).messages.load());
+  return fewest;
+}
+
+// Broadcasts `count` payloads of `bytes`, never more than `window` ahead of
+// the slowest reading client, as a real feed at a steady rate would be.
+template <class Registry>
+bool paced_broadcasts(Registry& registry, ClientPool& readers, std::size_t count,
+                      std::size_t bytes, std::size_t window) {
+  const Payload payload = Payload::binary(std::string(bytes, 'b'));
+  for (std::size_t i = 1; i <= count; ++i) {
+    registry.broadcast(payload);
+    if (i > window && !wait_until([&] { return fewest_messages(readers) >= i - window; })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("a client that stops reading is closed with 1008 and the others get "
+                        "every message",
+                        "[websocketpp][backpressure]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry, small_buffers(OverflowPolicy::close));
+  server.listen("127.0.0.1", 0);
+
+  RawClient stalled;  // handshakes, then never reads again
+  REQUIRE(stalled.open(server.port(), 4096));
+  constexpr std::size_t readers = 10;
+  ClientPool pool;
+  pool.connect(url_of(server.port()), readers);
+  REQUIRE(wait_until([&] { return registry.size() == readers + 1; }));
+
+  constexpr std::size_t messages = 300;  // 1.2 MB per connection, far past 64 KiB + buffers
+  REQUIRE(paced_broadcasts(registry, pool, messages, 4096, 8));
+  CHECK(wait_until([&] { return fewest_messages(pool) == messages; }));
+  CHECK(wait_until([&] { return registry.size() == readers; }));  // the stalled one is gone
+
+  const auto server_stats = server.stats();
+  const auto stats = registry.stats();
+  CHECK(server_stats.slow_consumer_closes == 1);
+  CHECK(server_stats.backpressure_drops >= 1);
+  CHECK(server_stats.buffered_bytes_high_water > 0);
+  CHECK(server_stats.buffered_bytes_high_water <= 64 * 1024 + 4096);
+  CHECK(stats.messages_dropped >= 1);
+  // Until it is removed (at the close handshake timeout) the stalled one is
+  // still a recipient, whose messages are dropped; after, it is none.
+  CHECK(stats.messages_sent + stats.messages_dropped >= messages * readers);
+  CHECK(stats.messages_sent + stats.messages_dropped <= messages * (readers + 1));
+  CHECK(stats.connections_removed == 1);
+  for (std::size_t i = 0; i < readers; ++i) CHECK(pool.at(i).ended.load() == false);
+}
+
+TEMPLATE_LIST_TEST_CASE("under drop_newest a client that stops reading stays and misses "
+                        "messages, counted, while the others get every message",
+                        "[websocketpp][backpressure]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry, small_buffers(OverflowPolicy::drop_newest));
+  server.listen("127.0.0.1", 0);
+
+  RawClient stalled;
+  REQUIRE(stalled.open(server.port(), 4096));
+  constexpr std::size_t readers = 10;
+  ClientPool pool;
+  pool.connect(url_of(server.port()), readers);
+  REQUIRE(wait_until([&] { return registry.size() == readers + 1; }));
+
+  constexpr std::size_t messages = 300;
+  REQUIRE(paced_broadcasts(registry, pool, messages, 4096, 8));
+  CHECK(wait_until([&] { return fewest_messages(pool) == messages; }));
+
+  const auto server_stats = server.stats();
+  const auto stats = registry.stats();
+  CHECK(registry.size() == readers + 1);  // still registered
+  CHECK(server_stats.slow_consumer_closes == 0);
+  CHECK(server_stats.backpressure_drops == stats.messages_dropped);
+  CHECK(stats.messages_dropped > messages / 2);  // most of what it was sent after it stalled
+  CHECK(stats.messages_sent + stats.messages_dropped == messages * (readers + 1));
+  CHECK(server_stats.buffered_bytes_high_water <= 64 * 1024 + 4096);
+}
+
+#ifdef WSREG_LOAD_CLIENT
+
+namespace {
+
+std::int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+// Issue scenario 3: 50 clients get a 10 Hz broadcast of 4 KiB; one stops
+// reading entirely. The 49 others, in a separate process (the load client),
+// must get every tick with p99 latency under 50 ms while the server's RSS
+// stays flat and the stalled one is closed (default policy) and counted.
+TEMPLATE_LIST_TEST_CASE("a stalled client does not delay the others at 10 Hz for 10 s",
+                        "[.stress][websocketpp][backpressure]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  // The scenario sends 4 KiB x 10 Hz x 10 s = 400 KiB to the stalled client,
+  // less than the default 1 MiB bound plus the kernel's autotuned buffers, so
+  // the bound and the socket buffer are lowered to make it trip in ~5 s.
+  wsreg::wspp::ServerOptions options;  // default overflow policy: close
+  options.threads = 2;
+  options.max_buffered_bytes = 128 * 1024;
+  options.socket_send_buffer_bytes = 32 * 1024;
+  options.close_handshake_timeout = std::chrono::milliseconds(1000);
+  wsreg::wspp::Server<TestType> server(registry, options);
+  server.listen("127.0.0.1", 0);
+
+  RawClient stalled;
+  REQUIRE(stalled.open(server.port(), 4096));
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> rss_at_2s{0};
+  std::atomic<long> rss_peak{0};
+  std::thread ticker([&] {
+    const std::string pad(4096 - 64, 'x');
+    auto next = std::chrono::steady_clock::now();
+    const auto start = next;
+    for (std::uint64_t seq = 0; !stop.load(); ++seq) {
+      registry.broadcast(Payload::text("{\"seq\":" + std::to_string(seq) + ",\"sent_ns\":" +
+                                       std::to_string(realtime_ns()) + ",\"pad\":\"" + pad + "\"}"));
+      const long rss = wsreg_test::rss_kib();
+      rss_peak = std::max(rss_peak.load(), rss);
+      if (rss_at_2s.load() == 0 && next - start >= std::chrono::seconds(2)) rss_at_2s = rss;
+      next += std::chrono::milliseconds(100);
+      std::this_thread::sleep_until(next);  // pacing the feed, not synchronisation
+    }
+  });
+
+  wsreg_test::ChildProcess client({WSREG_LOAD_CLIENT, "--url", url_of(server.port()),
+                                   "--connections", "49", "--duration", "10", "--json"});
+  REQUIRE(client.started());
+  const std::string out = client.read_all(std::chrono::seconds(60));
+  const int client_rc = client.wait(std::chrono::seconds(10));
+  stop = true;
+  ticker.join();
+
+  const auto report = nlohmann::json::parse(out, nullptr, false);
+  REQUIRE_FALSE(report.is_discarded());
+  const double p99 = report["latency_ms"]["p99"].get<double>();
+  const long growth_kib = rss_peak.load() - rss_at_2s.load();
+  WARN("49 readers: " << report["ticks"] << " ticks, lost " << report["lost"] << ", min per connection "
+                      << report["min_ticks_per_connection"] << ", p50 " << report["latency_ms"]["p50"]
+                      << " ms, p99 " << p99 << " ms, max " << report["latency_ms"]["max"]
+                      << " ms; server+test RSS at 2 s " << rss_at_2s.load() << " KiB, peak "
+                      << rss_peak.load() << " KiB; slow-consumer closes "
+                      << server.stats().slow_consumer_closes << ", dropped "
+                      << registry.stats().messages_dropped);
+  CHECK(client_rc == 0);
+  CHECK(report["connections_open"].get<int>() == 49);
+  CHECK(report["lost"].get<long>() == 0);
+  CHECK(report["min_ticks_per_connection"].get<long>() >= 95);
+  CHECK(p99 < 50.0);
+  CHECK(growth_kib < 16 * 1024);  // flat: no queue grows with time
+  CHECK(server.stats().slow_consumer_closes == 1);
+  CHECK(registry.stats().messages_dropped >= 1);
+}
+
+#endif  // WSREG_LOAD_CLIENT

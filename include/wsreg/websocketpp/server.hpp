@@ -270,13 +270,6 @@ class Server {
     endpoint_.set_pong_handler(std::bind(&Server::on_pong, this, _1, _2));
     endpoint_.set_http_handler(std::bind(&Server::on_http, this, _1));
     endpoint_.set_interrupt_handler(std::bind(&Server::on_interrupt, this, _1));
-    if (options_.socket_send_buffer_bytes > 0) {
-      const int bytes = options_.socket_send_buffer_bytes;
-      endpoint_.set_socket_init_handler([bytes](Hdl, asio::ip::tcp::socket& socket) {
-        std::error_code ignored;  // the kernel's default is a fine fallback
-        socket.set_option(asio::socket_base::send_buffer_size(bytes), ignored);
-      });
-    }
   }
 
   std::chrono::milliseconds grace_left() {
@@ -318,6 +311,11 @@ class Server {
   void on_accept(ConnectionPtr con, const std::error_code& ec) {
     if (!ec) {
       con->accepted = true;
+      if (options_.socket_send_buffer_bytes > 0) {
+        std::error_code ignored;  // the kernel's default is a fine fallback
+        con->get_raw_socket().set_option(
+            asio::socket_base::send_buffer_size(options_.socket_send_buffer_bytes), ignored);
+      }
       con->start();
     } else {
       con->terminate(ec);

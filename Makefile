@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test stress demo clean
+.PHONY: all deps configure build test stress check check-tsan check-asan demo clean
 
 all: build
 
@@ -26,9 +26,27 @@ test: build
 stress: build
 	cd $(BUILD) && ctest --output-on-failure -L stress
 
+# The test suite under ThreadSanitizer, then AddressSanitizer with
+# UndefinedBehaviorSanitizer, each in its own build directory. Suppressions
+# (tests/sanitizers/) cover third-party code only, each with its reason.
+SAN_CMAKE = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSREG_BUILD_EXAMPLES=OFF -DWSREG_BUILD_BENCHMARKS=OFF
+check: check-tsan check-asan
+
+check-tsan: deps
+	cmake -S . -B $(BUILD)-tsan $(SAN_CMAKE) -DWSREG_SANITIZE=thread
+	cmake --build $(BUILD)-tsan -j$(JOBS)
+	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" \
+	  ctest --output-on-failure -j$(JOBS) -LE stress
+
+check-asan: deps
+	cmake -S . -B $(BUILD)-asan $(SAN_CMAKE) -DWSREG_SANITIZE=address,undefined
+	cmake --build $(BUILD)-asan -j$(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS="detect_leaks=1 halt_on_error=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  ctest --output-on-failure -j$(JOBS) -LE stress
+
 # broadcast_server under each policy, 1,000 real connections for 10 s each.
 demo: build
 	bash scripts/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-tsan $(BUILD)-asan

@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev   # nlohmann/json (load client, chat example)
   jq                   # reads the load client's JSON report in scripts/demo.sh
   curl                 # scripts/demo.sh reads /metrics
+  libtsan2 libasan8 libubsan1  # sanitizer runtimes for make check
 )
 
 missing=()

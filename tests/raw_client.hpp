@@ -26,11 +26,14 @@ class RawClient {
   RawClient() = default;
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
-  RawClient(RawClient&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  RawClient(RawClient&& other) noexcept : fd_(other.fd_), pending_(std::move(other.pending_)) {
+    other.fd_ = -1;
+  }
   RawClient& operator=(RawClient&& other) noexcept {
     if (this != &other) {
       close_now();
       fd_ = other.fd_;
+      pending_ = std::move(other.pending_);
       other.fd_ = -1;
     }
     return *this;
@@ -128,40 +131,68 @@ class RawClient {
   /// returns its code, 1005 for a close without a code, or 0 for none (EOF,
   /// timeout). Data frames are skipped.
   int read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::uint8_t opcode = 0;
+    std::string payload;
+    while (read_frame(opcode, payload, timeout)) {
+      if (opcode != 0x8) continue;
+      if (payload.size() < 2) return 1005;
+      return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+    }
+    return 0;
+  }
+
+  /// Reads the next data frame's payload (text or binary), skipping control
+  /// frames; empty on close, EOF or timeout.
+  std::string read_message(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::uint8_t opcode = 0;
+    std::string payload;
+    while (read_frame(opcode, payload, timeout)) {
+      if (opcode == 0x1 || opcode == 0x2) return payload;
+      if (opcode == 0x8) break;
+    }
+    return {};
+  }
+
+  /// Reads one whole server frame (unmasked, RFC 6455 5.2) into `opcode`
+  /// and `payload`; false on EOF, error or timeout.
+  bool read_frame(std::uint8_t& opcode, std::string& payload, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::string buffer;
     char chunk[65536];
     for (;;) {
-      // Parse whole frames at the front of the buffer (server frames are unmasked).
-      while (buffer.size() >= 2) {
-        const auto b0 = static_cast<unsigned char>(buffer[0]);
-        const auto b1 = static_cast<unsigned char>(buffer[1]);
+      if (pending_.size() >= 2) {
+        const auto b0 = static_cast<unsigned char>(pending_[0]);
+        const auto b1 = static_cast<unsigned char>(pending_[1]);
         std::size_t header = 2;
         std::uint64_t length = b1 & 0x7F;
+        bool complete = true;
         if (length == 126) {
-          if (buffer.size() < 4) break;
-          length = (static_cast<unsigned char>(buffer[2]) << 8) | static_cast<unsigned char>(buffer[3]);
+          complete = pending_.size() >= 4;
+          if (complete) {
+            length = (static_cast<unsigned char>(pending_[2]) << 8) |
+                     static_cast<unsigned char>(pending_[3]);
+          }
           header = 4;
         } else if (length == 127) {
-          if (buffer.size() < 10) break;
+          complete = pending_.size() >= 10;
           length = 0;
-          for (int i = 2; i < 10; ++i) length = (length << 8) | static_cast<unsigned char>(buffer[i]);
+          for (int i = 2; complete && i < 10; ++i) {
+            length = (length << 8) | static_cast<unsigned char>(pending_[i]);
+          }
           header = 10;
         }
-        if (buffer.size() < header + length) break;
-        if ((b0 & 0x0F) == 0x8) {
-          if (length < 2) return 1005;
-          return (static_cast<unsigned char>(buffer[header]) << 8) |
-                 static_cast<unsigned char>(buffer[header + 1]);
+        if (complete && pending_.size() >= header + length) {
+          opcode = b0 & 0x0F;
+          payload.assign(pending_, header, length);
+          pending_.erase(0, header + length);
+          return true;
         }
-        buffer.erase(0, header + length);
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || !wait_readable(left)) return 0;
+      if (left.count() <= 0 || !wait_readable(left)) return false;
       const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) return 0;
-      buffer.append(chunk, static_cast<std::size_t>(n));
+      if (n <= 0) return false;
+      pending_.append(chunk, static_cast<std::size_t>(n));
     }
   }
 
@@ -183,6 +214,7 @@ class RawClient {
   void close_now() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+    pending_.clear();
   }
 
   /// Closes the socket with a TCP reset (SO_LINGER 0), as a killed client's
@@ -203,6 +235,7 @@ class RawClient {
   }
 
   int fd_ = -1;
+  std::string pending_;  // bytes received but not yet parsed into frames
 };
 
 }  // namespace wsreg_test

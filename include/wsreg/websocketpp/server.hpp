@@ -550,6 +550,13 @@ class Server {
       con->close(status::policy_violation, "slow consumer", ec);
       if (!ec) detail::ServerCounters::bump(counters_->slow_consumer_closes);
     } else if (requests & request_idle_close) {
+      // A peer that sent nothing, not even a pong, will not answer the close
+      // either: wait one ping interval at most, not the full close timeout.
+      const auto reply_window = options_.ping_interval.count() > 0
+                                    ? std::min(options_.ping_interval,
+                                               options_.close_handshake_timeout)
+                                    : options_.close_handshake_timeout;
+      con->set_close_handshake_timeout(std::max<long>(1, static_cast<long>(reply_window.count())));
       con->close(status::going_away, "idle timeout", ec);
       if (!ec) detail::ServerCounters::bump(counters_->idle_closes);
     } else if (requests & request_ping) {

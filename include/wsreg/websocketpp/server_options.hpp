@@ -46,9 +46,13 @@ struct ServerOptions {
   // Backpressure
 
   /// Bound on the bytes waiting to be written to one connection, as
-  /// websocketpp's connection::get_buffered_amount() counts them (payload
-  /// bytes queued in websocketpp, not yet handed to the kernel). A message
-  /// that would pass it triggers overflow_policy. Default 1 MiB.
+  /// websocketpp's connection::get_buffered_amount() counts them: payload
+  /// bytes queued behind the write in progress. A message that would pass it
+  /// triggers overflow_policy; a single message larger than the bound still
+  /// goes to a connection with nothing queued. websocketpp moves the whole
+  /// queue into each write, so the memory one stalled connection can hold is
+  /// at most about twice this (the write in progress plus the queue), plus
+  /// the kernel's socket buffers. Default 1 MiB.
   std::size_t max_buffered_bytes = 1024 * 1024;
 
   /// What happens past max_buffered_bytes. Default: close (see OverflowPolicy).
@@ -91,8 +95,9 @@ struct ServerOptions {
   std::chrono::milliseconds ping_interval{20000};
 
   /// A connection from which nothing at all has arrived (no message, no
-  /// ping, no pong) for this long is closed with 1001 "idle timeout" and
-  /// removed. 0: never. Default 60 s.
+  /// ping, no pong) for this long is closed with 1001 "idle timeout"; it is
+  /// dropped and removed when it answers, or at most one ping_interval (or
+  /// close_handshake_timeout, if shorter) later. 0: never. Default 60 s.
   std::chrono::milliseconds idle_timeout{60000};
 
   // Accept errors

@@ -36,6 +36,8 @@ struct ConnectionState {
   /// The TCP accept succeeded (so an early end is a failed handshake, not a
   /// failed accept). Strand only.
   bool accepted = false;
+  /// Refused with HTTP 503 by the validate handler. Strand only.
+  bool rejected = false;
   /// steady_clock time, in ns since its epoch, when anything last arrived
   /// (open, message, ping, pong). Written on the strand, read by the
   /// heartbeat thread.

@@ -24,6 +24,7 @@
 #include "wsreg/websocketpp/config.hpp"  // defines ASIO_STANDALONE first
 
 #include <asio/bind_executor.hpp>
+#include <asio/error.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
@@ -354,7 +355,10 @@ class Server {
   }
 
   static bool is_resource_exhaustion(const std::error_code& ec) {
-    if (ec.category() != std::system_category() && ec.category() != std::generic_category()) {
+    // Standalone Asio reports socket errors in its own category
+    // ("asio.system"), which websocketpp passes through unchanged.
+    if (ec.category() != asio::error::get_system_category() &&
+        ec.category() != std::system_category() && ec.category() != std::generic_category()) {
       return false;
     }
     const int e = ec.value();
@@ -438,6 +442,7 @@ class Server {
       con->admitted = !refuse;
     }
     if (refuse) {
+      con->rejected = true;  // its fail handler is not a failed handshake
       detail::ServerCounters::bump(counters_->handshakes_rejected);
       con->set_status(::websocketpp::http::status_code::service_unavailable);
       con->set_body("server full\n");
@@ -477,7 +482,9 @@ class Server {
       admitted_.fetch_sub(1, std::memory_order_relaxed);
     }
     if (con->wsreg_id == no_connection) {  // never registered
-      if (failed && con->accepted) detail::ServerCounters::bump(counters_->handshakes_failed);
+      if (failed && con->accepted && !con->rejected) {
+        detail::ServerCounters::bump(counters_->handshakes_failed);
+      }
       return;
     }
     const ConnectionId id = std::exchange(con->wsreg_id, no_connection);

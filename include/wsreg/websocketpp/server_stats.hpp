@@ -25,7 +25,8 @@ struct ServerStats {
   /// Connections closed with 1009 for an inbound message over
   /// max_message_size.
   std::uint64_t oversize_closes = 0;
-  /// Handshakes refused with HTTP 503 because of max_connections.
+  /// Handshakes refused with HTTP 503: past max_connections, or during
+  /// shutdown. Not counted in handshakes_failed.
   std::uint64_t handshakes_rejected = 0;
   /// Connections that ended before their WebSocket opened (handshake
   /// timeout, bad request, dropped mid-handshake). Never registered.

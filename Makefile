@@ -35,7 +35,7 @@ check: check-tsan check-asan
 check-tsan: deps
 	cmake -S . -B $(BUILD)-tsan $(SAN_CMAKE) -DWSREG_SANITIZE=thread
 	cmake --build $(BUILD)-tsan -j$(JOBS)
-	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" \
+	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" \
 	  ctest --output-on-failure -j$(JOBS) -LE stress
 
 check-asan: deps

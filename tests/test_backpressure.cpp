@@ -209,3 +209,53 @@ TEMPLATE_LIST_TEST_CASE("a stalled client does not delay the others at 10 Hz for
 }
 
 #endif  // WSREG_LOAD_CLIENT
+
+// Issue scenario 4: an N-squared chat load. 200 clients each send one 1 KiB
+// message per second and the server relays each to all: 40,000 deliveries a
+// second. Memory must plateau; if a bound trips, it trips per connection.
+TEMPLATE_LIST_TEST_CASE("an N-squared chat load keeps memory bounded", "[.stress][websocketpp][chat]",
+                        registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::ServerOptions options;
+  options.threads = 2;
+  wsreg::wspp::Server<TestType> server(registry, options);
+  server.set_message_handler(
+      [&](wsreg::ConnectionId, Payload message) { registry.broadcast(std::move(message)); });
+  server.listen("127.0.0.1", 0);
+
+  constexpr std::size_t clients = 200;
+  ClientPool pool;
+  pool.connect(url_of(server.port()), clients);
+  REQUIRE(wait_until([&] { return registry.size() == clients; }));
+
+  // Each client sends once a second, spread evenly over the second.
+  const std::string line(1024, 'c');
+  std::vector<long> rss;
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int seconds = 20;
+  for (int s = 0; s < seconds; ++s) {
+    for (std::size_t i = 0; i < clients; ++i) {
+      pool.send(i, line, websocketpp::frame::opcode::text);
+      std::this_thread::sleep_until(start + std::chrono::seconds(s) +
+                                    std::chrono::milliseconds(1000 * (i + 1) / clients));
+    }
+    rss.push_back(wsreg_test::rss_kib());  // server and clients share this process
+  }
+  const auto sent = static_cast<std::size_t>(seconds) * clients;
+  const bool all_relayed = wait_until([&] { return pool.messages() >= sent * registry.size(); },
+                                      std::chrono::seconds(30));
+  const long first_half_peak = *std::max_element(rss.begin(), rss.begin() + seconds / 2);
+  const long second_half_peak = *std::max_element(rss.begin() + seconds / 2, rss.end());
+  const auto stats = registry.stats();
+  const auto server_stats = server.stats();
+  WARN("chat: " << pool.messages() << " deliveries of " << sent * clients << " expected; RSS KiB "
+                << rss.front() << " after 1 s, peak " << first_half_peak << " in the first half, "
+                << second_half_peak << " in the second; high-water buffered "
+                << server_stats.buffered_bytes_high_water << " B, slow-consumer closes "
+                << server_stats.slow_consumer_closes << ", dropped " << stats.messages_dropped);
+  CHECK(all_relayed);
+  CHECK(second_half_peak - first_half_peak < 32 * 1024);  // plateau
+  CHECK(server_stats.buffered_bytes_high_water <= options.max_buffered_bytes + 1024);
+  // Any bound that tripped closed single connections; the rest are all here.
+  CHECK(registry.size() + server_stats.slow_consumer_closes == clients);
+}

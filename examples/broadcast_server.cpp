@@ -1,12 +1,12 @@
 // broadcast_server: sends every connection a tick {"seq":N,"sent_ns":T} at
 // --rate Hz, and relays each text message a client sends to every
 // connection, the sender included.
-// Usage: broadcast_server [--port 9002] [--threads 1] [--policy actor|mutex] [--rate 10]
+// Usage: broadcast_server [--address 0.0.0.0] [--port 9002] [--threads 1]
+//                         [--policy actor|mutex] [--rate 10]
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
-#include <system_error>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -27,7 +27,7 @@ std::int64_t realtime_ns() {
 }
 
 template <class Policy>
-int run(const examples::ServerArguments& args, double rate_hz) {
+int run(examples::StopSignals& signals, const examples::ServerArguments& args, double rate_hz) {
   wsreg::ConnectionRegistry<Policy> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
@@ -37,16 +37,9 @@ int run(const examples::ServerArguments& args, double rate_hz) {
     if (message.opcode() == wsreg::Opcode::text) registry.broadcast(std::move(message));
   });
 
-  std::error_code ec;
-  server.listen(args.address, args.port, ec);
-  if (ec) {
-    std::fprintf(stderr, "broadcast_server: cannot listen on %s:%u: %s\n",
-                 args.address.c_str(), static_cast<unsigned>(args.port), ec.message().c_str());
-    return 1;
-  }
-  std::printf("broadcast_server: listening on port %u (policy %s, threads %zu, rate %g Hz)\n",
-              static_cast<unsigned>(server.port()), args.policy.c_str(), args.threads, rate_hz);
-  std::fflush(stdout);
+  char rate[32];
+  std::snprintf(rate, sizeof rate, ", rate %g Hz", rate_hz);
+  if (!examples::listen_and_report(server, args, "broadcast_server", rate)) return 1;
 
   const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate_hz));
   examples::PeriodicThread ticker(period, [&registry](std::uint64_t seq) {
@@ -56,7 +49,7 @@ int run(const examples::ServerArguments& args, double rate_hz) {
     registry.broadcast(wsreg::Payload::text(tick.dump()));
   });
 
-  examples::wait_for_signal();
+  signals.wait();
   ticker.stop();
   server.shutdown(std::chrono::seconds(5)).wait();
   const auto stats = registry.stats();
@@ -78,7 +71,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
+  examples::StopSignals signals;  // before any thread and before the port is printed
   return examples::with_policy(args.policy, [&](auto tag) {
-    return run<typename decltype(tag)::type>(args, rate_hz);
+    return run<typename decltype(tag)::type>(signals, args, rate_hz);
   });
 }

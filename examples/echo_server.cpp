@@ -1,8 +1,8 @@
 // echo_server: echoes each message to its sender, opcode preserved, through
-// the registry. Usage: echo_server [--port 9002] [--threads 1] [--policy actor|mutex]
+// the registry.
+// Usage: echo_server [--address 0.0.0.0] [--port 9002] [--threads 1] [--policy actor|mutex]
 #include <chrono>
 #include <cstdio>
-#include <system_error>
 
 #include <CLI/CLI.hpp>
 
@@ -13,29 +13,22 @@
 namespace {
 
 template <class Policy>
-int run(const examples::ServerArguments& args) {
+int run(examples::StopSignals& signals, const examples::ServerArguments& args) {
   wsreg::ConnectionRegistry<Policy> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
   wsreg::wspp::Server<Policy> server(registry, options);
 
-  // The message arrives as a Payload; sending it back shares its bytes.
+  // The message arrives as a Payload that took websocketpp's buffer by move;
+  // the registry passes it on without copying (websocketpp then frames a
+  // copy for the socket).
   server.set_message_handler([&registry](wsreg::ConnectionId id, wsreg::Payload message) {
     registry.send(id, std::move(message));
   });
 
-  std::error_code ec;
-  server.listen(args.address, args.port, ec);
-  if (ec) {
-    std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n", args.address.c_str(),
-                 static_cast<unsigned>(args.port), ec.message().c_str());
-    return 1;
-  }
-  std::printf("echo_server: listening on port %u (policy %s, threads %zu)\n",
-              static_cast<unsigned>(server.port()), args.policy.c_str(), args.threads);
-  std::fflush(stdout);
+  if (!examples::listen_and_report(server, args, "echo_server")) return 1;
 
-  examples::wait_for_signal();
+  signals.wait();
   server.shutdown(std::chrono::seconds(5)).wait();
   std::printf("echo_server: stopped\n");
   return 0;
@@ -49,7 +42,8 @@ int main(int argc, char** argv) {
   args.add_to(app);
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
+  examples::StopSignals signals;  // before any thread and before the port is printed
   return examples::with_policy(args.policy, [&](auto tag) {
-    return run<typename decltype(tag)::type>(args);
+    return run<typename decltype(tag)::type>(signals, args);
   });
 }

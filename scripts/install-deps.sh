@@ -5,13 +5,12 @@
 set -euo pipefail
 
 packages=(
-  cmake make g++ pkg-config
+  cmake make g++
   libasio-dev          # standalone Asio 1.22.1
   libwebsocketpp-dev   # websocketpp 0.8.2
   catch2               # Catch2 2.13.10 (tests)
-  libbenchmark-dev     # Google Benchmark (micro-benchmarks)
   libcli11-dev         # CLI11 (command-line arguments of examples and tools)
-  nlohmann-json3-dev   # nlohmann/json (load client, chat example)
+  nlohmann-json3-dev   # nlohmann/json (load client report, tests that read it)
   jq                   # reads the load client's JSON report in scripts/demo.sh
   curl                 # scripts/demo.sh reads /metrics
   libtsan2 libasan8 libubsan1  # sanitizer runtimes for make check

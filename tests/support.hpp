@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -14,6 +15,11 @@
 #include "wsreg/sender.hpp"
 
 namespace wsreg_test {
+
+/// The WebSocket URL of a test server on 127.0.0.1:`port`.
+inline std::string url_of(std::uint16_t port) {
+  return "ws://127.0.0.1:" + std::to_string(port) + "/";
+}
 
 /// Polls `condition` until it holds or `timeout` passes; returns its last
 /// value. A wait on a condition with a deadline, never a fixed sleep.

@@ -29,7 +29,7 @@ using wsreg_test::wait_until;
 
 namespace {
 
-std::string url_of(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+using wsreg_test::url_of;
 
 // Small kernel buffers on both sides so that a client that stops reading
 // pushes back into websocketpp's queue within a few dozen messages.

@@ -53,7 +53,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::string url_of(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+using wsreg_test::url_of;
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();

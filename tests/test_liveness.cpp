@@ -42,7 +42,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::string url_of(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+using wsreg_test::url_of;
 
 double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();

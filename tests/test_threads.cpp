@@ -222,11 +222,11 @@ void run_churn(std::chrono::milliseconds duration) {
   DelayedReplies<ConnectionRegistry<Policy>> replies(registry);
 
   server.set_open_handler([&](ConnectionId id) {
-    {
-      std::lock_guard<std::mutex> lock(ids_mutex);
-      ids.push_back(id);
-    }
+    // Hello first, then publish the id: a worker's send to it then happens
+    // after the hello, so the client always learns its id first.
     registry.send(id, Payload::text(addressed("hello", id)));
+    std::lock_guard<std::mutex> lock(ids_mutex);
+    ids.push_back(id);
   });
   server.set_message_handler([&](ConnectionId id, Payload) {
     const std::uint64_t n = requests.fetch_add(1);

@@ -3,7 +3,9 @@
 #define WSREG_EXAMPLES_EXAMPLE_OPTIONS_HPP
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <system_error>
 
 #include <CLI/CLI.hpp>
 
@@ -45,6 +47,27 @@ inline bool parse_arguments(CLI::App& app, int argc, char** argv, int& exit_code
     exit_code = app.exit(e) == 0 ? 0 : 2;
     return false;
   }
+}
+
+/// Listens on args.address:args.port. On success prints "NAME: listening on
+/// port N (policy P, threads T EXTRA)" to stdout, flushed, for scripts that
+/// wait for it, and returns true; on failure prints the error to stderr and
+/// returns false.
+template <class Server>
+bool listen_and_report(Server& server, const ServerArguments& args, const char* name,
+                       const std::string& extra = "") {
+  std::error_code ec;
+  server.listen(args.address, args.port, ec);
+  if (ec) {
+    std::fprintf(stderr, "%s: cannot listen on %s:%u: %s\n", name, args.address.c_str(),
+                 static_cast<unsigned>(args.port), ec.message().c_str());
+    return false;
+  }
+  std::printf("%s: listening on port %u (policy %s, threads %zu%s)\n", name,
+              static_cast<unsigned>(server.port()), args.policy.c_str(), args.threads,
+              extra.c_str());
+  std::fflush(stdout);
+  return true;
 }
 
 /// Names a policy type without constructing one.

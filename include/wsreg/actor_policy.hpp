@@ -33,7 +33,9 @@ namespace wsreg {
 /// once (applied later, on the actor thread). flush, size and stats wait
 /// until the actor has applied everything the calling thread queued before;
 /// called on the actor thread itself (from inside Sender::send) they do not
-/// wait, so a Sender can use them without deadlock.
+/// wait, so a Sender can use them without deadlock, and then they reflect
+/// only what the actor has applied so far (the operations the Sender just
+/// queued come after it returns). size_approx and stats_approx never wait.
 ///
 /// Ordering: the mailbox is one FIFO under a mutex, so it is linearizable:
 /// operations apply in the order they were enqueued, and an operation that
@@ -104,6 +106,14 @@ class ActorPolicy {
     flush();
     return counters_.snapshot();
   }
+
+  /// The number of registered connections as the actor last applied it,
+  /// without waiting: operations still in the mailbox are not included.
+  /// Thread-safe, never waits. O(1).
+  std::size_t size_approx() const noexcept { return size_.load(std::memory_order_acquire); }
+
+  /// The counters as applied so far, without waiting. Thread-safe, never waits.
+  RegistryStats stats_approx() const noexcept { return counters_.snapshot(); }
 
   /// Returns once the actor has applied every message this thread queued
   /// before the call. Thread-safe; returns at once on the actor thread.

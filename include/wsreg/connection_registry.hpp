@@ -20,7 +20,9 @@ namespace wsreg {
 /// thread owns the map; calls are messages) or MutexPolicy (a mutex guards
 /// the map; calls apply in the caller). Both give the same results for the
 /// same program, so swapping one for the other changes no other line; they
-/// differ in which calls wait and in cost (docs/policies.md).
+/// differ in which calls wait and in cost (docs/policies.md). One exception:
+/// inside Sender::send under ActorPolicy, size, stats and flush do not wait,
+/// so they do not yet see what that Sender itself just queued.
 /// Requirements on a Policy: docs/concepts/policy.md, checked at compile time.
 ///
 /// Ownership: the registry owns the Policy and, through it, one
@@ -91,6 +93,15 @@ class ConnectionRegistry {
   /// The counters, including every operation this thread made before.
   /// Thread-safe. ActorPolicy: waits for the actor (except on its thread).
   RegistryStats stats() { return policy_.stats(); }
+
+  /// The number of registered connections without waiting: under
+  /// ActorPolicy operations still queued are not included. For monitoring
+  /// from threads that must not block (an HTTP /metrics handler). Thread-safe.
+  std::size_t size_approx() { return policy_.size_approx(); }
+
+  /// The counters without waiting, with the same caveat as size_approx().
+  /// Thread-safe.
+  RegistryStats stats_approx() { return policy_.stats_approx(); }
 
   /// Returns once every operation this thread made before has been applied
   /// (its Sender::send calls made). Thread-safe. MutexPolicy: returns at

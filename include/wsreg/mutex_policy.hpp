@@ -119,6 +119,12 @@ class MutexPolicy {
   /// before this call is counted.
   RegistryStats stats() const noexcept { return counters_.snapshot(); }
 
+  /// Same as size(): nothing is ever queued. Thread-safe. O(1).
+  std::size_t size_approx() const { return size(); }
+
+  /// Same as stats(): nothing is ever queued. Thread-safe, never waits.
+  RegistryStats stats_approx() const noexcept { return counters_.snapshot(); }
+
   /// Does nothing: every operation is applied before it returns. Thread-safe.
   void flush() noexcept {}
 

@@ -57,6 +57,20 @@ struct has_stats<P, std::enable_if_t<std::is_convertible_v<
     : std::true_type {};
 
 template <class P, class = void>
+struct has_size_approx : std::false_type {};
+template <class P>
+struct has_size_approx<P, std::enable_if_t<std::is_convertible_v<
+                              decltype(std::declval<P&>().size_approx()), std::size_t>>>
+    : std::true_type {};
+
+template <class P, class = void>
+struct has_stats_approx : std::false_type {};
+template <class P>
+struct has_stats_approx<P, std::enable_if_t<std::is_convertible_v<
+                               decltype(std::declval<P&>().stats_approx()), RegistryStats>>>
+    : std::true_type {};
+
+template <class P, class = void>
 struct has_flush : std::false_type {};
 template <class P>
 struct has_flush<P, std::void_t<decltype(std::declval<P&>().flush())>> : std::true_type {};
@@ -72,6 +86,8 @@ struct is_registry_policy
           policy_requirements::has_erase<P>::value && policy_requirements::has_send<P>::value &&
           policy_requirements::has_broadcast<P>::value &&
           policy_requirements::has_size<P>::value && policy_requirements::has_stats<P>::value &&
+          policy_requirements::has_size_approx<P>::value &&
+          policy_requirements::has_stats_approx<P>::value &&
           policy_requirements::has_flush<P>::value> {};
 
 template <class P>
@@ -100,6 +116,10 @@ constexpr bool check_policy() {
                 "wsreg: Policy requirements not met: missing p.size() -> std::size_t");
   static_assert(has_stats<P>::value,
                 "wsreg: Policy requirements not met: missing p.stats() -> RegistryStats");
+  static_assert(has_size_approx<P>::value,
+                "wsreg: Policy requirements not met: missing p.size_approx() -> std::size_t");
+  static_assert(has_stats_approx<P>::value,
+                "wsreg: Policy requirements not met: missing p.stats_approx() -> RegistryStats");
   static_assert(has_flush<P>::value,
                 "wsreg: Policy requirements not met: missing p.flush()");
   return true;

@@ -66,8 +66,10 @@ namespace wsreg::wspp {
 /// Threads: websocketpp calls the handlers on the io_context's threads, one
 /// connection's handlers never concurrently (its strand). Handlers may call
 /// any registry member, including broadcast from a close handler while many
-/// connections close (ActorPolicy's size/stats/flush wait for the actor,
-/// which never waits for an io thread). An exception thrown by a handler is
+/// connections close. ActorPolicy's size/stats/flush wait for the actor: that
+/// cannot deadlock (the actor never waits for an io thread), but it holds the
+/// io thread while the actor works through its mailbox; size_approx and
+/// stats_approx never wait. An exception thrown by a handler is
 /// caught here and closes that connection with 1011 (RFC 6455 section
 /// 7.4.1, internal error); it never reaches the io_context.
 ///
@@ -204,7 +206,8 @@ class Server {
       shutting_down_ = true;
       deadline_ = std::chrono::steady_clock::now() + grace;
       if (port() == 0) {  // never listened: nothing runs, nothing to stop
-        std::call_once(done_once_, [this] { done_.set_value(); });
+        done_set_ = true;
+        done_.set_value();
         return done_future_;
       }
       to_close.reserve(open_.size());
@@ -321,37 +324,43 @@ class Server {
     } else {
       con->terminate(ec);
     }
+    // Every strand handler below starts its successor (which counts itself
+    // in pending_) before finish_pending(), and touches nothing after it:
+    // that call may complete the shutdown and let the Server be destroyed.
     asio::post(strand_, [this, ec] {
+      after_accept(ec);
       finish_pending();
-      if (ec == ::websocketpp::error::operation_canceled ||
-          ec == asio::error::operation_aborted) {
-        return;  // stop_listening
-      }
-      if (!ec) {
-        backoff_ = std::chrono::milliseconds(0);
-        accept_next();
-        return;
-      }
-      detail::ServerCounters::bump(counters_->accept_errors);
-      if (!is_resource_exhaustion(ec)) {
-        accept_next();  // ECONNABORTED and the like: that client only
-        return;
-      }
-      backoff_ = std::clamp(backoff_ * 2, options_.accept_backoff_min, options_.accept_backoff_max);
-      detail::ServerCounters::bump(counters_->accept_backoffs);
-      std::fprintf(stderr, "wsreg: accept failed (%s); pausing accepts for %lld ms\n",
-                   ec.message().c_str(), static_cast<long long>(backoff_.count()));
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (shutting_down_) return;
-        ++pending_;
-      }
-      accept_timer_.expires_after(backoff_);
-      accept_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& wait_ec) {
-        finish_pending();
-        if (!wait_ec) accept_next();
-      }));
     });
+  }
+
+  void after_accept(const std::error_code& ec) {
+    if (ec == ::websocketpp::error::operation_canceled || ec == asio::error::operation_aborted) {
+      return;  // stop_listening
+    }
+    if (!ec) {
+      backoff_ = std::chrono::milliseconds(0);
+      accept_next();
+      return;
+    }
+    detail::ServerCounters::bump(counters_->accept_errors);
+    if (!is_resource_exhaustion(ec)) {
+      accept_next();  // ECONNABORTED and the like: that client only
+      return;
+    }
+    backoff_ = std::clamp(backoff_ * 2, options_.accept_backoff_min, options_.accept_backoff_max);
+    detail::ServerCounters::bump(counters_->accept_backoffs);
+    std::fprintf(stderr, "wsreg: accept failed (%s); pausing accepts for %lld ms\n",
+                 ec.message().c_str(), static_cast<long long>(backoff_.count()));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (shutting_down_) return;
+      ++pending_;
+    }
+    accept_timer_.expires_after(backoff_);
+    accept_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& wait_ec) {
+      if (!wait_ec) accept_next();
+      finish_pending();
+    }));
   }
 
   static bool is_resource_exhaustion(const std::error_code& ec) {
@@ -386,10 +395,11 @@ class Server {
     }
     heartbeat_timer_.expires_after(period);
     heartbeat_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& ec) {
-      finish_pending();
-      if (ec) return;
-      sweep();
-      arm_heartbeat();
+      if (!ec) {
+        sweep();
+        arm_heartbeat();
+      }
+      finish_pending();  // last: see on_accept
     }));
   }
 
@@ -532,7 +542,9 @@ class Server {
         request.get_uri() == options_.metrics_path) {
       con->set_status(::websocketpp::http::status_code::ok);
       con->append_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      con->set_body(prometheus_text(registry_.stats(), registry_.size()) +
+      // The _approx reads never wait: under ActorPolicy a busy actor must
+      // not hold an io thread (and every connection on it) hostage.
+      con->set_body(prometheus_text(registry_.stats_approx(), registry_.size_approx()) +
                     prometheus_text(counters_->snapshot()));
       return;
     }
@@ -598,12 +610,14 @@ class Server {
     maybe_complete();
   }
 
+  // Sets the future once nothing is open or pending. Under the mutex, so the
+  // destructor, which takes the mutex after the future is ready, cannot run
+  // while this is still inside the Server.
   void maybe_complete() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!shutting_down_ || !open_.empty() || pending_ != 0) return;
-    }
-    std::call_once(done_once_, [this] { done_.set_value(); });
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!shutting_down_ || !open_.empty() || pending_ != 0 || done_set_) return;
+    done_set_ = true;
+    done_.set_value();
   }
 
   Registry& registry_;
@@ -628,17 +642,17 @@ class Server {
   ConnectionHandler on_open_;
   ConnectionHandler on_close_;
 
-  // This mutex synchronizes all access to open_, shutting_down_, deadline_
-  // and pending_.
+  // This mutex synchronizes all access to open_, shutting_down_, deadline_,
+  // pending_, done_set_ and done_.
   std::mutex mutex_;
   std::unordered_map<ConnectionId, std::weak_ptr<Connection>> open_;  // registered
   bool shutting_down_ = false;
   Clock::time_point deadline_{};
   int pending_ = 0;  // accepts, timer waits and shutdown steps in flight
 
+  bool done_set_ = false;  // guarded by mutex_
   std::promise<void> done_;
   std::shared_future<void> done_future_ = done_.get_future().share();
-  std::once_flag done_once_;
 };
 
 }  // namespace wsreg::wspp

@@ -31,7 +31,7 @@ enum class OverflowPolicy : std::uint8_t {
 /// said. Durations are std::chrono types; websocketpp takes milliseconds.
 struct ServerOptions {
   /// Threads that run the io_context the Server owns (ignored when the
-  /// application passes its own io_context). Default 1; at least 1.
+  /// application passes its own io_context). Default 1; 0 is taken as 1.
   std::size_t threads = 1;
 
   /// HTTP path answered by GET with the Prometheus text of the registry and

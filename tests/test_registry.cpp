@@ -334,3 +334,15 @@ TEMPLATE_LIST_TEST_CASE("counters stay consistent under concurrent adds, sends a
   CHECK(stats.messages_sent + stats.send_unknown + stats.messages_dropped == sends.load());
   CHECK(stats.messages_dropped == 0);
 }
+
+TEMPLATE_LIST_TEST_CASE("size_approx and stats_approx answer without waiting and catch up",
+                        "[registry]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto sender = std::make_shared<CountingSender>();
+  registry.add(sender);
+  registry.broadcast(Payload::text("x"));
+  CHECK(registry.size_approx() <= 1);
+  registry.flush();
+  CHECK(registry.size_approx() == 1);
+  CHECK(registry.stats_approx().messages_sent == 1);
+}

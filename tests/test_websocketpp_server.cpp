@@ -228,15 +228,3 @@ TEMPLATE_LIST_TEST_CASE("an embedded server shut down with no connection leaves 
   app_thread.join();
   CHECK(registry.size() == 0);
 }
-
-TEMPLATE_LIST_TEST_CASE("size_approx and stats_approx answer without waiting and catch up",
-                        "[registry]", registry_policies) {
-  ConnectionRegistry<TestType> registry;
-  auto sender = std::make_shared<wsreg_test::CountingSender>();
-  registry.add(sender);
-  registry.broadcast(Payload::text("x"));
-  CHECK(registry.size_approx() <= 1);
-  registry.flush();
-  CHECK(registry.size_approx() == 1);
-  CHECK(registry.stats_approx().messages_sent == 1);
-}

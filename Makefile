@@ -27,7 +27,8 @@ stress: build
 	cd $(BUILD) && ctest --output-on-failure -L stress
 
 # The test suite under ThreadSanitizer, then AddressSanitizer with
-# UndefinedBehaviorSanitizer, each in its own build directory. Suppressions
+# UndefinedBehaviorSanitizer, each in its own build directory, one test at a
+# time (sanitized code is 5-15 times slower; two at once on 2 cores starve). Suppressions
 # (tests/sanitizers/) cover third-party code only, each with its reason.
 SAN_CMAKE = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSREG_BUILD_EXAMPLES=OFF -DWSREG_BUILD_BENCHMARKS=OFF
 check: check-tsan check-asan
@@ -36,13 +37,13 @@ check-tsan: deps
 	cmake -S . -B $(BUILD)-tsan $(SAN_CMAKE) -DWSREG_SANITIZE=thread
 	cmake --build $(BUILD)-tsan -j$(JOBS)
 	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" \
-	  ctest --output-on-failure -j$(JOBS) -LE stress
+	  ctest --output-on-failure -LE stress
 
 check-asan: deps
 	cmake -S . -B $(BUILD)-asan $(SAN_CMAKE) -DWSREG_SANITIZE=address,undefined
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS="detect_leaks=1 halt_on_error=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
-	  ctest --output-on-failure -j$(JOBS) -LE stress
+	  ctest --output-on-failure -LE stress
 
 # broadcast_server under each policy, 1,000 real connections for 10 s each.
 demo: build

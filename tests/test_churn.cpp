@@ -116,8 +116,11 @@ TEMPLATE_LIST_TEST_CASE("20,000 short-lived connections leave no entry, descript
     CHECK(result.exchanged >= std::uint64_t{total});
     CHECK(stats.connections_added == result.exchanged);
     CHECK(stats.connections_removed == stats.connections_added);
-    // Plateau: the second half of the run adds (almost) nothing.
+#ifndef WSREG_SANITIZED
+    // Plateau: the second half of the run adds (almost) nothing. (Under a
+    // sanitizer the leak checker at exit judges instead.)
     CHECK(result.rss_kib[3] - result.rss_kib[1] < 4 * 1024);
+#endif
   }
   // Server and registry gone: descriptors back to where they started.
   CHECK(wait_until([&] { return open_fds() <= fds_before + 2; }));

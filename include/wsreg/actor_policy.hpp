@@ -183,10 +183,12 @@ class ActorPolicy {
           return;
         }
         detail::StatsCounters::bump(counters_.connections_added);
+        size_.store(senders_.size(), std::memory_order_release);
         break;
       case Kind::erase:
         if (senders_.erase(command.id) != 0) {
           detail::StatsCounters::bump(counters_.connections_removed);
+          size_.store(senders_.size(), std::memory_order_release);
         }
         break;
       case Kind::send: {
@@ -215,7 +217,6 @@ class ActorPolicy {
         command.done->set_value();
         break;
     }
-    size_.store(senders_.size(), std::memory_order_release);
   }
 
   // This mutex synchronizes all access to mailbox_, stopping_ and exited_.
@@ -228,7 +229,7 @@ class ActorPolicy {
   // Owned by the actor thread alone: no lock.
   std::unordered_map<ConnectionId, std::shared_ptr<Sender>> senders_;
 
-  // Written by the actor, read by anyone.
+  // Written by the actor when the membership changes, read by anyone.
   std::atomic<std::size_t> size_{0};
   std::atomic<std::thread::id> actor_id_{};
   detail::StatsCounters counters_;

@@ -3,7 +3,7 @@
 // whose leak checker sees anything left at exit.
 #include "wsreg/websocketpp/server.hpp"
 
-#include <dirent.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -28,14 +28,7 @@ using wsreg_test::wait_until;
 
 namespace {
 
-int open_fds() {
-  int n = 0;
-  if (DIR* dir = ::opendir("/proc/self/fd")) {
-    while (::readdir(dir) != nullptr) ++n;
-    ::closedir(dir);
-  }
-  return n - 3;  // ".", ".." and the directory's own descriptor
-}
+std::size_t open_fds() { return wsreg_test::open_fds(::getpid()); }
 
 struct ChurnResult {
   std::uint64_t exchanged = 0;  // connections that got their echo back
@@ -92,7 +85,7 @@ ChurnResult churn(std::uint16_t port, Registry& registry, int threads, int batch
 TEMPLATE_LIST_TEST_CASE("20,000 short-lived connections leave no entry, descriptor or memory "
                         "behind",
                         "[websocketpp][churn]", registry_policies) {
-  const int fds_before = open_fds();
+  const std::size_t fds_before = open_fds();
   const long rss_before = wsreg_test::rss_kib();
   {
     ConnectionRegistry<TestType> registry;

@@ -141,21 +141,39 @@ class RawClient {
     return 0;
   }
 
-  /// Reads the next data frame's payload (text or binary), skipping control
-  /// frames; empty on close, EOF or timeout.
+  /// Reads the next whole data message (RFC 6455 5.4: its fragments
+  /// joined), skipping pings and pongs; false on a close frame, EOF or
+  /// timeout. `opcode` is the first fragment's (text 0x1 or binary 0x2).
+  bool read_data_message(std::uint8_t& opcode, std::string& payload,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    payload.clear();
+    std::uint8_t frame_opcode = 0;
+    std::string part;
+    bool fin = false;
+    bool started = false;
+    while (read_frame(frame_opcode, part, timeout, &fin)) {
+      if (frame_opcode == 0x8) return false;
+      if (frame_opcode == 0x9 || frame_opcode == 0xA) continue;
+      if (!started) opcode = frame_opcode;
+      started = true;
+      payload += part;
+      if (fin) return true;
+    }
+    return false;
+  }
+
+  /// The next data message's payload; empty on close, EOF or timeout.
   std::string read_message(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     std::uint8_t opcode = 0;
     std::string payload;
-    while (read_frame(opcode, payload, timeout)) {
-      if (opcode == 0x1 || opcode == 0x2) return payload;
-      if (opcode == 0x8) break;
-    }
-    return {};
+    return read_data_message(opcode, payload, timeout) ? payload : std::string();
   }
 
   /// Reads one whole server frame (unmasked, RFC 6455 5.2) into `opcode`
-  /// and `payload`; false on EOF, error or timeout.
-  bool read_frame(std::uint8_t& opcode, std::string& payload, std::chrono::milliseconds timeout) {
+  /// and `payload`, and its FIN bit into `*fin` if given; false on EOF,
+  /// error or timeout.
+  bool read_frame(std::uint8_t& opcode, std::string& payload, std::chrono::milliseconds timeout,
+                  bool* fin = nullptr) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     char chunk[65536];
     for (;;) {
@@ -182,6 +200,7 @@ class RawClient {
         }
         if (complete && pending_.size() >= header + length) {
           opcode = b0 & 0x0F;
+          if (fin != nullptr) *fin = (b0 & 0x80) != 0;
           payload.assign(pending_, header, length);
           pending_.erase(0, header + length);
           return true;

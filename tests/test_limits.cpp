@@ -57,62 +57,18 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-// Reads exactly `n` bytes from `fd` before `deadline`; false on EOF, error or
-// timeout.
-bool read_exact(int fd, char* out, std::size_t n, Clock::time_point deadline) {
-  std::size_t done = 0;
-  while (done < n) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) != 1) return false;
-    const ssize_t got = ::recv(fd, out + done, n - done, 0);
-    if (got <= 0) return false;
-    done += static_cast<std::size_t>(got);
-  }
-  return true;
-}
-
 struct Message {
   int opcode = 0;
   std::string payload;
 };
 
-// Reads one whole data message the server sent (RFC 6455 5.2), joining its
-// fragments and skipping pings and pongs; nullopt on a close frame, EOF or
-// timeout. Reads exactly those frames and nothing after them.
+// One whole data message from `client`, or nullopt on close, EOF or timeout.
 std::optional<Message> read_data_message(RawClient& client, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  const int fd = client.fd();
+  std::uint8_t opcode = 0;
   Message message;
-  bool started = false;
-  for (;;) {
-    unsigned char head[2];
-    if (!read_exact(fd, reinterpret_cast<char*>(head), 2, deadline)) return std::nullopt;
-    std::uint64_t length = head[1] & 0x7F;
-    if (length >= 126) {
-      unsigned char ext[8];
-      const std::size_t n = length == 126 ? 2 : 8;
-      if (!read_exact(fd, reinterpret_cast<char*>(ext), n, deadline)) return std::nullopt;
-      length = 0;
-      for (std::size_t i = 0; i < n; ++i) length = (length << 8) | ext[i];
-    }
-    unsigned char mask[4] = {0, 0, 0, 0};
-    if ((head[1] & 0x80) && !read_exact(fd, reinterpret_cast<char*>(mask), 4, deadline)) {
-      return std::nullopt;
-    }
-    std::string body(static_cast<std::size_t>(length), '\0');
-    if (length != 0 && !read_exact(fd, body.data(), body.size(), deadline)) return std::nullopt;
-    for (std::size_t i = 0; i < body.size(); ++i)
-      body[i] = static_cast<char>(body[i] ^ mask[i % 4]);
-    const int opcode = head[0] & 0x0F;
-    if (opcode == 0x8) return std::nullopt;
-    if (opcode == 0x9 || opcode == 0xA) continue;
-    if (!started) message.opcode = opcode;
-    started = true;
-    message.payload += body;
-    if (head[0] & 0x80) return message;
-  }
+  if (!client.read_data_message(opcode, message.payload, timeout)) return std::nullopt;
+  message.opcode = opcode;
+  return message;
 }
 
 // Reads everything until the peer closes or `timeout` passes.

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <system_error>
@@ -22,6 +23,7 @@
 #include "options.hpp"
 #include "process.hpp"
 #include "report.hpp"
+#include "server_process.hpp"
 #include "tick_parser.hpp"
 #include "tick_tracker.hpp"
 #include "ws_connection.hpp"
@@ -80,7 +82,9 @@ class LoadRun {
   LoadReport run() {
     LoadReport report;
     report.connections_requested = options_.connections;
+    const auto connect_start = Clock::now();
     run_connect_phase();
+    report.connect_s = std::chrono::duration<double>(Clock::now() - connect_start).count();
     report.connections_open = open_;
     for (std::size_t i = 0; i < causes_.size(); ++i) {
       if (!is_connect_failure(static_cast<CloseCause>(i))) continue;
@@ -174,6 +178,11 @@ class LoadRun {
       }
     }
     phase_ = Phase::window;
+    std::optional<double> server_cpu_start;
+    if (options_.server_pid > 0) {
+      report.server_rss_kib = process_rss_kib_of(options_.server_pid);
+      server_cpu_start = process_cpu_seconds_of(options_.server_pid);
+    }
     const double cpu_start = process_cpu_seconds();
     const auto start = Clock::now();
     const auto end = start + to_duration(options_.duration_s);
@@ -185,6 +194,11 @@ class LoadRun {
     phase_ = Phase::closing;
     report.window_s = std::chrono::duration<double>(now - start).count();
     report.client_cpu_window_s = process_cpu_seconds() - cpu_start;
+    if (server_cpu_start) {
+      if (const auto server_cpu_end = process_cpu_seconds_of(options_.server_pid)) {
+        report.server_cpu_window_s = *server_cpu_end - *server_cpu_start;
+      }
+    }
   }
 
   void fill_counts(LoadReport& report) const {

@@ -5,7 +5,7 @@
 //
 // Usage: wsreg_load_client [--url ws://127.0.0.1:9002/] [--connections 1000]
 //          [--duration 10] [--connect-timeout 30] [--source-addresses 1]
-//          [--max-pending 256] [--json]
+//          [--max-pending 256] [--server-pid PID] [--json]
 // Exit: 0 when the run completed (loss is for the caller to judge), 1 when
 // fewer connections than requested were open at window start, 2 on usage errors.
 #include <cstdio>

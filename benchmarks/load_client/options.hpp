@@ -31,6 +31,10 @@ struct Options {
   std::size_t max_pending = 256;
   /// Print one JSON line instead of human-readable lines.
   bool json = false;
+  /// Process id of the server under test (same host), 0 for none: its CPU
+  /// time over the window and its resident memory at window start are read
+  /// from /proc and reported.
+  int server_pid = 0;
 
   /// Adds the options to `app`, with defaults shown in --help and the URL
   /// checked at parse time (a bad one is a usage error).
@@ -60,6 +64,10 @@ struct Options {
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
         ->capture_default_str();
     app.add_flag("--json", json, "print one JSON line instead of human-readable lines");
+    app.add_option("--server-pid", server_pid,
+                   "server process id: report its CPU time in the window and RSS at window start")
+        ->check(CLI::Range(0, 1 << 30))
+        ->capture_default_str();
   }
 };
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -43,6 +44,9 @@ struct LoadReport {
   /// without a close frame, by cause.
   std::uint64_t errors = 0;
   std::array<std::uint64_t, close_cause_count> error_causes{};
+  /// Length of the connect phase as measured, in seconds: from the first
+  /// connect() until all connections were open, failed or timed out.
+  double connect_s = 0;
   /// Length of the window as measured, in seconds.
   double window_s = 0;
   /// Latency percentiles and maximum over the window's ticks, milliseconds.
@@ -53,6 +57,11 @@ struct LoadReport {
   /// This process's CPU time (user + system), seconds: whole run, window only.
   double client_cpu_s = 0;
   double client_cpu_window_s = 0;
+  /// With --server-pid: the server's CPU time (user + system) over the
+  /// window, seconds, and its resident set at window start, KiB. Empty
+  /// without --server-pid or when /proc could not be read.
+  std::optional<double> server_cpu_window_s;
+  std::optional<std::uint64_t> server_rss_kib;
 };
 
 namespace detail {
@@ -101,6 +110,7 @@ inline std::string to_json_line(const LoadReport& r) {
   j["other_frames"] = r.other_frames;
   j["closed_by_server"] = r.closed_by_server;
   j["errors"] = r.errors;
+  j["connect_s"] = detail::round3(r.connect_s);
   j["window_s"] = detail::round3(r.window_s);
   j["latency_ms"] = {{"p50", detail::round3(r.latency_p50_ms)},
                      {"p99", detail::round3(r.latency_p99_ms)},
@@ -108,6 +118,16 @@ inline std::string to_json_line(const LoadReport& r) {
                      {"max", detail::round3(r.latency_max_ms)}};
   j["client_cpu_s"] = detail::round3(r.client_cpu_s);
   j["client_cpu_window_s"] = detail::round3(r.client_cpu_window_s);
+  if (r.server_cpu_window_s) {
+    j["server_cpu_window_s"] = detail::round3(*r.server_cpu_window_s);
+  } else {
+    j["server_cpu_window_s"] = nullptr;
+  }
+  if (r.server_rss_kib) {
+    j["server_rss_kib"] = *r.server_rss_kib;
+  } else {
+    j["server_rss_kib"] = nullptr;
+  }
   j["connect_failure_causes"] = detail::causes_json(r.connect_failure_causes);
   j["error_causes"] = detail::causes_json(r.error_causes);
   return j.dump();
@@ -122,6 +142,7 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   std::fprintf(out, "connections open:         %llu (at window start)\n", u(r.connections_open));
   std::fprintf(out, "connect failures:         %llu%s\n", u(r.connect_failures),
                detail::causes_text(r.connect_failure_causes).c_str());
+  std::fprintf(out, "connect phase:            %.3f s\n", r.connect_s);
   std::fprintf(out, "window:                   %.3f s\n", r.window_s);
   std::fprintf(out, "ticks delivered:          %llu\n", u(r.ticks));
   std::fprintf(out, "ticks lost:               %llu\n", u(r.lost));
@@ -136,6 +157,12 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
                r.latency_p50_ms, r.latency_p99_ms, r.latency_p999_ms, r.latency_max_ms);
   std::fprintf(out, "client cpu s:             %.3f total, %.3f in window\n", r.client_cpu_s,
                r.client_cpu_window_s);
+  if (r.server_cpu_window_s) {
+    std::fprintf(out, "server cpu s:             %.3f in window\n", *r.server_cpu_window_s);
+  }
+  if (r.server_rss_kib) {
+    std::fprintf(out, "server rss KiB:           %llu at window start\n", u(*r.server_rss_kib));
+  }
 }
 
 }  // namespace load_client

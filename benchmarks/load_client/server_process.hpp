@@ -1,0 +1,96 @@
+// load_client/server_process.hpp: CPU time and resident memory of another
+// process (the server under test), read from /proc.
+#ifndef WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP
+#define WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP
+
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string_view>
+
+namespace load_client {
+
+namespace detail {
+
+/// Reads up to `size - 1` bytes of `path` into `buffer` with one open/read;
+/// returns the text read, or nullopt if the file cannot be read.
+inline std::optional<std::string_view> read_small_file(const char* path, char* buffer,
+                                                       std::size_t size) noexcept {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::size_t used = 0;
+  while (used + 1 < size) {
+    const ssize_t n = ::read(fd, buffer + used, size - 1 - used);
+    if (n <= 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (used == 0) return std::nullopt;
+  return std::string_view(buffer, used);
+}
+
+}  // namespace detail
+
+/// User plus system CPU time `pid` has used so far, in seconds: fields 14
+/// and 15 (utime, stime) of /proc/PID/stat, in clock ticks of
+/// sysconf(_SC_CLK_TCK) (10 ms on Linux). nullopt if the process is gone.
+///
+/// Thread safety: a pure function of the file; safe from any thread.
+inline std::optional<double> process_cpu_seconds_of(pid_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  char buffer[1024];
+  const auto text = detail::read_small_file(path, buffer, sizeof buffer);
+  if (!text) return std::nullopt;
+  // Field 2, the command name, may hold spaces and parentheses: count
+  // fields from the last ')'. Field 3 (state) follows it.
+  std::size_t at = text->rfind(')');
+  if (at == std::string_view::npos) return std::nullopt;
+  const char* p = text->data() + at + 1;
+  const char* end = text->data() + text->size();
+  std::uint64_t ticks[2] = {0, 0};
+  for (int field = 3; field <= 15 && p != end; ++field) {
+    while (p != end && *p == ' ') ++p;
+    const char* token_end = p;
+    while (token_end != end && *token_end != ' ') ++token_end;
+    if (field >= 14) {
+      const auto result = std::from_chars(p, token_end, ticks[field - 14]);
+      if (result.ec != std::errc()) return std::nullopt;
+    }
+    p = token_end;
+  }
+  const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
+  if (ticks_per_s <= 0) return std::nullopt;
+  return static_cast<double>(ticks[0] + ticks[1]) / static_cast<double>(ticks_per_s);
+}
+
+/// Resident set size of `pid`, in KiB: the VmRSS line of /proc/PID/status.
+/// nullopt if the process is gone.
+///
+/// Thread safety: a pure function of the file; safe from any thread.
+inline std::optional<std::uint64_t> process_rss_kib_of(pid_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  char buffer[4096];
+  const auto text = detail::read_small_file(path, buffer, sizeof buffer);
+  if (!text) return std::nullopt;
+  constexpr std::string_view key = "\nVmRSS:";
+  const std::size_t at = text->find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  const char* p = text->data() + at + key.size();
+  const char* end = text->data() + text->size();
+  while (p != end && (*p == ' ' || *p == '\t')) ++p;
+  std::uint64_t kib = 0;
+  const auto result = std::from_chars(p, end, kib);
+  if (result.ec != std::errc()) return std::nullopt;
+  return kib;
+}
+
+}  // namespace load_client
+
+#endif  // WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP

@@ -469,8 +469,11 @@ class Server {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!shutting_down_) {
+        // hybi00 (no Sec-WebSocket-Version) frames differently from RFC 6455.
+        const bool frame_once =
+            options_.frame_once && !con->get_request_header("Sec-WebSocket-Version").empty();
         con->wsreg_id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
-            con, options_.max_buffered_bytes, options_.overflow_policy, counters_));
+            con, options_.max_buffered_bytes, options_.overflow_policy, frame_once, counters_));
         open_.emplace(con->wsreg_id, con);
       }
     }

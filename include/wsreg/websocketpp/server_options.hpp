@@ -63,6 +63,15 @@ struct ServerOptions {
   /// A smaller value makes backpressure reach max_buffered_bytes sooner.
   int socket_send_buffer_bytes = 0;
 
+  /// Frame each payload once and queue that one frame on every connection it
+  /// goes to (websocketpp's prepared-message path), instead of letting
+  /// websocketpp copy and frame it per connection as its send() does.
+  /// Default true. false exists to measure the difference (see
+  /// docs/benchmarks.md); the bytes on the wire are the same either way.
+  /// Connections speaking the pre-RFC hybi00 protocol are always framed per
+  /// connection.
+  bool frame_once = true;
+
   // Limits
 
   /// Open connections (plus handshakes accepted and in progress) past which

@@ -1,0 +1,105 @@
+// wsreg_bench_server: the wsreg variant of the end-to-end broadcast
+// benchmark. Sends every connection a tick {"seq":N,"sent_ns":T} at --rate
+// ticks per second through a ConnectionRegistry and wsreg::wspp::Server,
+// with a per-connection bound of --max-buffered-bytes (drop_newest).
+//
+// Usage: wsreg_bench_server [--address 127.0.0.1] [--port 0] [--threads 1]
+//          [--policy actor|mutex] [--rate 10] [--max-buffered-bytes 1048576]
+//          [--frame-once on|off]
+// Prints "wsreg_bench_server: listening on port N (...)" when ready; stops
+// on SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/example_options.hpp"
+#include "common/periodic_thread.hpp"
+#include "common/wait_for_signal.hpp"
+#include "tick.hpp"
+#include "wsreg/websocketpp/server.hpp"
+
+namespace {
+
+/// What this benchmark server takes besides examples::ServerArguments.
+struct BenchArguments {
+  double rate_hz = 10;
+  std::size_t max_buffered_bytes = 1024 * 1024;
+  std::string frame_once = "on";
+};
+
+template <class Policy>
+int run(examples::StopSignals& signals, const examples::ServerArguments& args,
+        const BenchArguments& bench) {
+  wsreg::ConnectionRegistry<Policy> registry;
+  wsreg::wspp::ServerOptions options;
+  options.threads = args.threads;
+  options.max_buffered_bytes = bench.max_buffered_bytes;
+  options.overflow_policy = wsreg::wspp::OverflowPolicy::drop_newest;
+  options.frame_once = bench.frame_once == "on";
+  // The other variants have no heartbeat; neither does this one, so every
+  // variant puts the same frames on the wire.
+  options.ping_interval = std::chrono::milliseconds(0);
+  options.idle_timeout = std::chrono::milliseconds(0);
+  wsreg::wspp::Server<Policy> server(registry, options);
+
+  char extra[96];
+  std::snprintf(extra, sizeof extra, ", rate %g Hz, max-buffered-bytes %zu, frame-once %s",
+                bench.rate_hz, bench.max_buffered_bytes, bench.frame_once.c_str());
+  if (!examples::listen_and_report(server, args, "wsreg_bench_server", extra)) return 1;
+
+  // --rate 0: no ticker at all (idle-memory runs).
+  std::unique_ptr<examples::PeriodicThread> ticker;
+  if (bench.rate_hz > 0) {
+    const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / bench.rate_hz));
+    ticker = std::make_unique<examples::PeriodicThread>(period, [&registry](std::uint64_t seq) {
+      e2e::TickText text;
+      registry.broadcast(wsreg::Payload::text(std::string(text.format(seq))));
+      // Under ActorPolicy this waits until the actor has handed the tick to
+      // every connection, so its mailbox never runs ahead of the sockets;
+      // under MutexPolicy broadcast has already done so and flush is a no-op.
+      registry.flush();
+    });
+  }
+
+  signals.wait();
+  if (ticker) ticker->stop();
+  server.shutdown(std::chrono::seconds(2)).wait();
+  const wsreg::RegistryStats stats = registry.stats();
+  std::printf("wsreg_bench_server: stopped; sent %llu, dropped %llu\n",
+              static_cast<unsigned long long>(stats.messages_sent),
+              static_cast<unsigned long long>(stats.messages_dropped));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wsreg end-to-end benchmark server: ticks to every connection"};
+  examples::ServerArguments args;
+  args.address = "127.0.0.1";
+  args.port = 0;
+  args.add_to(app);
+  BenchArguments bench;
+  app.add_option("--rate", bench.rate_hz, "ticks per second to every connection; 0: never tick")
+      ->check(CLI::Range(0.0, 1'000'000.0))
+      ->capture_default_str();
+  app.add_option("--max-buffered-bytes", bench.max_buffered_bytes,
+                 "per-connection bound on queued bytes; a tick past it is dropped")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--frame-once", bench.frame_once,
+                 "on: frame each tick once for all connections; off: websocketpp frames a copy "
+                 "per connection")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  int exit_code = 0;
+  if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
+  examples::StopSignals signals;  // before any thread and before the port is printed
+  return examples::with_policy(args.policy, [&](auto tag) {
+    return run<typename decltype(tag)::type>(signals, args, bench);
+  });
+}

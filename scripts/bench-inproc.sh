@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Runs the in-process registry benchmarks (wsreg_registry_bench), writes the
+# raw Google Benchmark JSON and a CSV, prints a summary table and draws two
+# plots. What each benchmark measures: benchmarks/inproc/README.md.
+#   scripts/bench-inproc.sh [BUILD_DIR]   (default: build)
+# Environment:
+#   SMOKE=1        run everything briefly and write every output, plots
+#                  included, to a fresh temporary directory: committed
+#                  results are never touched
+#   MIN_TIME=s     minimum seconds per benchmark run (default 0.5; smoke 0.01)
+#   REPETITIONS=n  runs per benchmark; the CSV holds their medians (default 5; smoke 2)
+# Outputs (without SMOKE): benchmarks/results/inproc.{json,csv},
+# benchmarks/results/inproc-summary.txt, docs/img/inproc-{throughput,broadcast}.png.
+# Exits non-zero if the binary is missing or fails, if a benchmark reports an
+# error, or if a plot cannot be drawn; never because a target is missed
+# (targets are reported, not enforced).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-build}
+bin="$build/benchmarks/inproc/wsreg_registry_bench"
+[ -x "$bin" ] || {
+  echo "bench-inproc: $bin is missing; build the target wsreg_registry_bench first" >&2
+  exit 1
+}
+command -v jq >/dev/null || { echo "bench-inproc: jq is missing (apt-get install jq)" >&2; exit 1; }
+
+# The project target: every policy delivers a broadcast at no more than this
+# many times the floor's nanoseconds per recipient. Reported, not enforced.
+target_ratio=3
+
+if [ "${SMOKE:-0}" = 1 ]; then
+  min_time=${MIN_TIME:-0.01}
+  repetitions=${REPETITIONS:-2}
+  out=$(mktemp -d "${TMPDIR:-/tmp}/wsreg-bench-inproc.XXXXXX")
+  img=$out
+else
+  min_time=${MIN_TIME:-0.5}
+  repetitions=${REPETITIONS:-5}
+  out=$root/benchmarks/results
+  img=$root/docs/img
+fi
+mkdir -p "$out" "$img"
+
+# Everything is written to a scratch directory first and moved into place
+# only once the run succeeded, so a failed run leaves old results intact.
+work=$(mktemp -d "${TMPDIR:-/tmp}/wsreg-bench-inproc-work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+json=$work/inproc.json
+csv=$work/inproc.csv
+summary=$work/inproc-summary.txt
+
+echo "bench-inproc: $bin, min time ${min_time} s, ${repetitions} repetitions" >&2
+"$bin" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
+  --benchmark_display_aggregates_only=true \
+  --benchmark_out="$json" --benchmark_out_format=json >&2
+
+errors=$(jq -r '.benchmarks[] | select(.error_occurred == true) | "\(.name): \(.error_message)"' "$json")
+if [ -n "$errors" ]; then
+  echo "bench-inproc: benchmarks reported errors:" >&2
+  echo "$errors" >&2
+  exit 1
+fi
+
+# One row per benchmark: the median over the repetitions (or the single run
+# when there is one), and the coefficient of variation of its wall time.
+jq -r '
+  def to_ns: if . == "ns" then 1 elif . == "us" then 1e3 elif . == "ms" then 1e6 else 1e9 end;
+  def fixed(d): if . == null then "" else (. * d | round) / d | tostring end;
+  .benchmarks as $all
+  | [$all[] | select(.run_type == "aggregate" and .aggregate_name == "median")] as $medians
+  | (if ($medians | length) > 0 then $medians
+     else [$all[] | select(.run_type == "iteration")] end) as $rows
+  | ([$all[] | select(.aggregate_name == "cv") | {key: .run_name, value: .real_time}]
+     | from_entries) as $cv
+  | "name,benchmark,variant,recipients,threads,ops_per_s,ns_per_recipient,ns_per_op,cv_pct,repetitions",
+    ($rows[]
+     | (.run_name | split("/")) as $part
+     | [.run_name, $part[0], $part[1], (.recipients | fixed(1)), .threads,
+        (.items_per_second | fixed(1)), (.ns_per_recipient | fixed(1000)),
+        (.real_time * (.time_unit | to_ns) | fixed(10)),
+        ($cv[.run_name] | if . == null then "" else . * 100 | fixed(10) end),
+        .repetitions]
+     | map(tostring) | join(","))
+' "$json" >"$csv"
+
+{
+  jq -r '.context | "wsreg_registry_bench, \(.date), \(.host_name): \(.num_cpus) CPUs at \(.mhz_per_cpu) MHz, load average \(.load_avg | map(. * 100 | round / 100) | join(" ")) at start; Google Benchmark library built as \(.library_build_type)"' "$json"
+  echo "min time ${min_time} s per run, medians of ${repetitions} repetitions; payload 64 bytes; null senders"
+  awk -F, -v target="$target_ratio" '
+    function human(x) {
+      if (x >= 1e6) return sprintf("%.2fM", x / 1e6)
+      if (x >= 1e3) return sprintf("%.1fk", x / 1e3)
+      return sprintf("%.0f", x)
+    }
+    NR == 1 { next }
+    # Sizes and thread counts in the order the binary ran them (ascending).
+    $2 == "broadcast" { ns[$3, $4] = $7; if (!($4 in seen_size)) { seen_size[$4]; sizes[++n_sizes] = $4 } }
+    $2 == "mixed" { mixed[$3, $5] = $6; if (!($5 in seen_threads)) { seen_threads[$5]; threads[++n_threads] = $5 } }
+    $2 == "churn" || $2 == "send_existing" || $2 == "send_unknown" { single[$2, $3] = $6 }
+    END {
+      printf "\nBroadcast: ns per recipient (ratio to the floor); target: actor and mutex <= %.1fx the floor\n", target
+      printf "%10s %8s %16s %16s %16s %16s  %s\n", "recipients", "floor", "actor", "actor_roundtrip", "mutex", "naive", "target"
+      for (i = 1; i <= n_sizes; i++) {
+        r = sizes[i]; f = ns["floor", r]
+        line = sprintf("%10s %8.2f", r, f)
+        for (v = 1; v <= 4; v++) {
+          name = (v == 1 ? "actor" : v == 2 ? "actor_roundtrip" : v == 3 ? "mutex" : "naive")
+          cell = ((name, r) in ns && f > 0) ? sprintf("%.2f (%.2fx)", ns[name, r], ns[name, r] / f) : "-"
+          line = line sprintf(" %16s", cell)
+        }
+        verdict = "met"
+        if (f > 0 && ns["actor", r] / f > target) verdict = "MISSED by actor"
+        if (f > 0 && ns["mutex", r] / f > target) verdict = (verdict == "met" ? "MISSED by mutex" : verdict " and mutex")
+        print line "  " verdict
+      }
+      printf "\nMixed load: operations per second (95 %% sends, 5 %% add/remove, 10,000 connections)\n"
+      printf "%8s %12s %12s %12s\n", "threads", "actor", "mutex", "naive"
+      for (i = 1; i <= n_threads; i++) {
+        t = threads[i]
+        printf "%8s %12s %12s %12s\n", t, human(mixed["actor", t]), human(mixed["mutex", t]), human(mixed["naive", t])
+      }
+      printf "\nSingle operations, one thread: operations per second (churn: add+remove pairs)\n"
+      printf "%14s %12s %12s\n", "", "actor", "mutex"
+      split("churn send_existing send_unknown", ops, " ")
+      for (i = 1; i <= 3; i++) {
+        printf "%14s %12s %12s\n", ops[i], human(single[ops[i], "actor"]), human(single[ops[i], "mutex"])
+      }
+    }' "$csv"
+} >"$summary"
+
+mv "$json" "$csv" "$summary" "$out/"
+cat "$out/inproc-summary.txt"
+echo
+echo "bench-inproc: wrote $out/inproc.json, $out/inproc.csv, $out/inproc-summary.txt" >&2
+
+if ! command -v gnuplot >/dev/null; then
+  echo "bench-inproc: gnuplot is missing (apt-get install gnuplot-nox); no plots drawn" >&2
+  exit 1
+fi
+gnuplot -c "$root/benchmarks/plots/inproc-throughput.gp" "$out/inproc.csv" "$img/inproc-throughput.png"
+gnuplot -c "$root/benchmarks/plots/inproc-broadcast.gp" "$out/inproc.csv" "$img/inproc-broadcast.png"
+echo "bench-inproc: drew $img/inproc-throughput.png, $img/inproc-broadcast.png" >&2

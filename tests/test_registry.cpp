@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <variant>
+
 #include <catch2/catch.hpp>
 
 #include "policies.hpp"
@@ -31,7 +33,9 @@ struct NotAPolicy {
 static_assert(wsreg::is_registry_policy_v<wsreg::ActorPolicy>);
 static_assert(wsreg::is_registry_policy_v<wsreg::MutexPolicy>);
 static_assert(!wsreg::is_registry_policy_v<NotAPolicy>);
-static_assert(!wsreg::policy_requirements::has_erase<NotAPolicy>::value);
+static_assert(!wsreg::policy_requirements::has_erase<NotAPolicy, std::monostate>::value);
+static_assert(wsreg::is_registry_policy_v<wsreg::BasicActorPolicy<std::string>, std::string>);
+static_assert(wsreg::is_registry_policy_v<wsreg::BasicMutexPolicy<std::string>, std::string>);
 
 std::uint64_t number_of(const Payload& p) { return std::stoull(std::string(p.data())); }
 

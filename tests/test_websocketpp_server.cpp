@@ -121,6 +121,7 @@ TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
   pool.connect(url_of(server.port()), 3);
   REQUIRE(wait_until([&] { return registry.size() == 3; }));
   registry.send(12345, Payload::text("nobody"));
+  registry.flush();  // /metrics reads stats_approx, which does not wait for the actor
 
   const std::string metrics = http_get(server.port(), "/metrics");
   CHECK(metrics.rfind("HTTP/1.1 200", 0) == 0);

@@ -9,33 +9,47 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <functional>
+#include <optional>
+#include <string>
 #include <thread>
-#include <unordered_map>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "wsreg/detail/registry_state.hpp"
 #include "wsreg/detail/stats_counters.hpp"
 #include "wsreg/payload.hpp"
+#include "wsreg/presence.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
 namespace wsreg {
 
 /// Registry policy: a mailbox and a dedicated thread (the actor) that alone
-/// owns the map from connection id to sender. Every operation is a message.
+/// owns the map from connection id to sender (and per-connection Data) and
+/// the topic table. Every operation is a message. Use it through
+/// ConnectionRegistry<ActorPolicy, Data>, which rebinds it to `Data`.
 ///
-/// Ownership: the actor thread owns the map and every Sender in it; callers
-/// own nothing but the messages they post, which the mailbox takes by move.
+/// Ownership: the actor thread owns the map, every Sender and Data in it,
+/// and the topics; callers own nothing but the messages they post, which the
+/// mailbox takes by move. The actor never hands out a reference into its
+/// state: data() returns a copy, update_data() sends a function to the data.
 /// The thread starts in the constructor; the destructor lets it apply every
 /// message already queued, then joins it.
 ///
-/// Which calls wait: insert, erase, send and broadcast enqueue and return at
-/// once (applied later, on the actor thread). flush, size and stats wait
-/// until the actor has applied everything the calling thread queued before;
-/// called on the actor thread itself (from inside Sender::send) they do not
-/// wait, so a Sender can use them without deadlock, and then they reflect
-/// only what the actor has applied so far (the operations the Sender just
-/// queued come after it returns). size_approx and stats_approx never wait.
+/// Which calls wait: insert, erase, send, broadcast, publish, subscribe,
+/// unsubscribe, set_data, update_data and set_presence_handler enqueue and
+/// return at once (applied later, on the actor thread, which also runs the
+/// presence handler and update_data's function). flush, size, stats, data,
+/// topics_of, subscribers, subscriber_count and topic_count wait until the
+/// actor has applied everything the calling thread queued before; called on
+/// the actor thread itself (from inside Sender::send or the presence
+/// handler) they do not wait, so a callback can use them without deadlock,
+/// and then they reflect only what the actor has applied so far (the
+/// operations the callback just queued come after it returns). size_approx
+/// and stats_approx never wait.
 ///
 /// Ordering: the mailbox is one FIFO under a mutex, so it is linearizable:
 /// operations apply in the order they were enqueued, and an operation that
@@ -50,17 +64,23 @@ namespace wsreg {
 ///
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe, except that
 /// no member may be called concurrently with the destructor.
-class ActorPolicy {
+template <class Data>
+class BasicActorPolicy {
  public:
-  /// Starts the actor thread. Throws std::system_error if it cannot start.
-  ActorPolicy() : thread_([this] { run(); }) {}
+  /// This policy for another per-connection data type (used by
+  /// ConnectionRegistry<Policy, Data>).
+  template <class Other>
+  using rebind = BasicActorPolicy<Other>;
 
-  ActorPolicy(const ActorPolicy&) = delete;
-  ActorPolicy& operator=(const ActorPolicy&) = delete;
+  /// Starts the actor thread. Throws std::system_error if it cannot start.
+  BasicActorPolicy() : thread_([this] { run(); }) {}
+
+  BasicActorPolicy(const BasicActorPolicy&) = delete;
+  BasicActorPolicy& operator=(const BasicActorPolicy&) = delete;
 
   /// Applies every message already queued, then joins the actor thread.
   /// Senders still registered are released on the actor thread.
-  ~ActorPolicy() {
+  ~BasicActorPolicy() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
@@ -69,27 +89,111 @@ class ActorPolicy {
     thread_.join();
   }
 
-  /// Queues the registration of `sender` under `id`. Thread-safe, does not
-  /// wait. O(1) amortised.
-  void insert(ConnectionId id, std::shared_ptr<Sender> sender) {
-    post(Command{Kind::insert, id, std::move(sender), Payload(), nullptr});
+  /// Queues the registration of `sender` and `data` under `id`. Thread-safe,
+  /// does not wait. O(1) amortised.
+  void insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data = Data()) {
+    if constexpr (std::is_empty_v<Data>) {
+      post(Command{Kind::insert, id, std::move(sender)});
+    } else {
+      post(Command{Kind::task, id, nullptr, Payload(), std::string(),
+                   [this, id, sender = std::move(sender), data = std::move(data)]() mutable {
+                     apply_insert(id, std::move(sender), std::move(data));
+                   }});
+    }
   }
 
-  /// Queues the removal of `id`; removing an unknown id does nothing.
-  /// Thread-safe, does not wait. O(1) amortised.
-  void erase(ConnectionId id) { post(Command{Kind::erase, id, nullptr, Payload(), nullptr}); }
+  /// Queues the removal of `id` (and of its subscriptions); removing an
+  /// unknown id does nothing. Thread-safe, does not wait. O(1) amortised.
+  void erase(ConnectionId id) { post(Command{Kind::erase, id}); }
 
   /// Queues `payload` for `id` (or counts send_unknown when applied).
   /// Thread-safe, does not wait. O(1) amortised; copies the payload handle,
   /// never the bytes.
   void send(ConnectionId id, Payload payload) {
-    post(Command{Kind::send, id, nullptr, std::move(payload), nullptr});
+    post(Command{Kind::send, id, nullptr, std::move(payload)});
   }
 
   /// Queues `payload` for every connection but `except`. Thread-safe, does
   /// not wait. O(1) here, O(N) Sender::send calls on the actor thread.
   void broadcast(Payload payload, ConnectionId except) {
-    post(Command{Kind::broadcast, except, nullptr, std::move(payload), nullptr});
+    post(Command{Kind::broadcast, except, nullptr, std::move(payload)});
+  }
+
+  /// Queues `payload` for every subscriber of `topic` but `except`.
+  /// Thread-safe, does not wait. O(1) here, O(subscribers) Sender::send
+  /// calls on the actor thread.
+  void publish(std::string topic, Payload payload, ConnectionId except) {
+    post(Command{Kind::publish, except, nullptr, std::move(payload), std::move(topic)});
+  }
+
+  /// Queues the subscription of `id` to `topic`. Thread-safe, does not wait.
+  /// The presence handler runs on the actor thread when it is applied.
+  void subscribe(ConnectionId id, std::string topic) {
+    post(Command{Kind::subscribe, id, nullptr, Payload(), std::move(topic)});
+  }
+
+  /// Queues the end of `id`'s subscription to `topic`. Thread-safe, does
+  /// not wait.
+  void unsubscribe(ConnectionId id, std::string topic) {
+    post(Command{Kind::unsubscribe, id, nullptr, Payload(), std::move(topic)});
+  }
+
+  /// `id`'s topics, sorted, once everything this thread queued before is
+  /// applied. Thread-safe; waits for the actor (not on the actor thread).
+  std::vector<std::string> topics_of(ConnectionId id) {
+    return ask([this, id] { return state_.topics_of(id); });
+  }
+
+  /// `topic`'s subscribers, ascending. Thread-safe; waits for the actor.
+  std::vector<ConnectionId> subscribers(const std::string& topic) {
+    return ask([this, &topic] { return state_.subscribers(topic); });
+  }
+
+  /// `topic`'s subscriber count. Thread-safe; waits for the actor.
+  std::size_t subscriber_count(const std::string& topic) {
+    return ask([this, &topic] { return state_.subscriber_count(topic); });
+  }
+
+  /// The number of topics with a subscriber. Thread-safe; waits for the actor.
+  std::size_t topic_count() {
+    return ask([this] { return state_.topic_count(); });
+  }
+
+  /// Queues the replacement of the presence handler (empty: none).
+  /// Thread-safe, does not wait; changes applied after it are reported, on
+  /// the actor thread.
+  void set_presence_handler(PresenceHandler handler) {
+    post_task([this, handler = std::move(handler)]() mutable { handler_ = std::move(handler); });
+  }
+
+  /// A copy of `id`'s data, made on the actor thread (the actor hands out no
+  /// reference into its state). Thread-safe; waits for the actor.
+  std::optional<Data> data(ConnectionId id) {
+    return ask([this, id]() -> std::optional<Data> {
+      if (const Data* d = state_.data(id)) return *d;
+      return std::nullopt;
+    });
+  }
+
+  /// Queues the replacement of `id`'s data. Thread-safe, does not wait.
+  void set_data(ConnectionId id, Data data) {
+    post_task([this, id, data = std::move(data)]() mutable {
+      if (Data* d = state_.data(id)) *d = std::move(data);
+    });
+  }
+
+  /// Queues `change(data)` for `id`'s data, to run on the actor thread in
+  /// order with everything else; an exception from it is ignored.
+  /// Thread-safe, does not wait.
+  void update_data(ConnectionId id, std::function<void(Data&)> change) {
+    post_task([this, id, change = std::move(change)] {
+      if (Data* d = state_.data(id)) {
+        try {
+          change(*d);
+        } catch (...) {  // documented: ignored
+        }
+      }
+    });
   }
 
   /// The number of registered connections once everything this thread queued
@@ -118,25 +222,69 @@ class ActorPolicy {
   /// Returns once the actor has applied every message this thread queued
   /// before the call. Thread-safe; returns at once on the actor thread.
   void flush() {
-    if (std::this_thread::get_id() == actor_id_.load(std::memory_order_acquire)) return;
+    if (on_actor_thread()) return;
     // The promise travels in the message and dies on the actor thread; this
     // thread keeps only the future, so neither outlives what it touches.
     auto done = std::make_unique<std::promise<void>>();
     std::future<void> applied = done->get_future();
-    post(Command{Kind::flush, no_connection, nullptr, Payload(), std::move(done)});
+    Command command{Kind::flush};
+    command.done = std::move(done);
+    post(std::move(command));
     applied.wait();
   }
 
  private:
-  enum class Kind : std::uint8_t { insert, erase, send, broadcast, flush };
+  enum class Kind : std::uint8_t {
+    insert, erase, send, broadcast, publish, subscribe, unsubscribe, task, flush
+  };
 
   struct Command {
+    explicit Command(Kind k, ConnectionId target = no_connection,
+                     std::shared_ptr<Sender> s = nullptr, Payload p = Payload(),
+                     std::string t = std::string(), std::function<void()> f = nullptr)
+        : kind(k),
+          id(target),
+          sender(std::move(s)),
+          payload(std::move(p)),
+          topic(std::move(t)),
+          task(std::move(f)) {}
+
     Kind kind;
-    ConnectionId id;                  // target, or the except-id of a broadcast
+    ConnectionId id = no_connection;  // target, or the except-id of a broadcast/publish
     std::shared_ptr<Sender> sender;   // insert only
-    Payload payload;                  // send and broadcast only
+    Payload payload;                  // send, broadcast and publish
+    std::string topic;                // publish, subscribe and unsubscribe
+    std::function<void()> task;       // task: runs on the actor thread
     std::unique_ptr<std::promise<void>> done;  // flush only; the poster waits on it
   };
+
+  bool on_actor_thread() const noexcept {
+    return std::this_thread::get_id() == actor_id_.load(std::memory_order_acquire);
+  }
+
+  template <class Task>
+  void post_task(Task&& task) {
+    post(Command{Kind::task, no_connection, nullptr, Payload(), std::string(),
+                 std::function<void()>(std::forward<Task>(task))});
+  }
+
+  // Runs `query` on the actor thread after everything queued before, and
+  // returns its result; on the actor thread it runs at once.
+  template <class Query>
+  auto ask(Query&& query) -> decltype(query()) {
+    using Result = decltype(query());
+    if (on_actor_thread()) return query();
+    auto answer = std::make_shared<std::promise<Result>>();
+    std::future<Result> result = answer->get_future();
+    post_task([answer, &query] {
+      try {
+        answer->set_value(query());
+      } catch (...) {  // std::bad_alloc while copying the answer
+        answer->set_exception(std::current_exception());
+      }
+    });
+    return result.get();
+  }
 
   void post(Command&& command) {
     bool was_empty = false;
@@ -144,6 +292,7 @@ class ActorPolicy {
       std::lock_guard<std::mutex> lock(mutex_);
       if (exited_) {  // only reachable from a Sender destroyed after the drain
         if (command.done) command.done->set_value();
+        if (command.kind == Kind::task) command.task();  // the state is empty by now
         return;
       }
       was_empty = mailbox_.empty();
@@ -170,52 +319,89 @@ class ActorPolicy {
       for (Command& command : batch) apply(command);
       batch.clear();  // releases payloads and senders outside the lock
     }
-    senders_.clear();
+    state_.clear();
+    handler_ = nullptr;
     size_.store(0, std::memory_order_release);
   }
 
+  void apply_insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data) noexcept {
+    try {
+      if (!state_.insert(id, std::move(sender), std::move(data))) return;
+    } catch (...) {  // std::bad_alloc: the connection stays unregistered
+      return;
+    }
+    detail::StatsCounters::bump(counters_.connections_added);
+    size_.store(state_.size(), std::memory_order_release);
+  }
+
+  // Reports one presence change, on the actor thread.
+  auto reporter() {
+    return [this](const std::string& topic, ConnectionId id, bool joined, std::size_t count) {
+      if (!handler_) return;
+      try {
+        handler_(PresenceEvent{topic, id, joined, count});
+      } catch (...) {  // documented: a throwing presence handler is ignored
+      }
+    };
+  }
+
+  void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {
+    // Sender::send cannot change the recipients during this loop: registry
+    // calls made from inside it are queued, not applied.
+    detail::DeliveryTally tally;
+    for (const detail::Member& m : recipients) {
+      if (m.id != except) tally.record(m.sender->send(payload));
+    }
+    tally.flush_into(counters_);
+  }
+
   void apply(Command& command) noexcept {
-    switch (command.kind) {
-      case Kind::insert:
-        try {
-          senders_.emplace(command.id, std::move(command.sender));
-        } catch (...) {  // std::bad_alloc: the connection stays unregistered
-          return;
-        }
-        detail::StatsCounters::bump(counters_.connections_added);
-        size_.store(senders_.size(), std::memory_order_release);
-        break;
-      case Kind::erase:
-        if (senders_.erase(command.id) != 0) {
-          detail::StatsCounters::bump(counters_.connections_removed);
-          size_.store(senders_.size(), std::memory_order_release);
-        }
-        break;
-      case Kind::send: {
-        auto it = senders_.find(command.id);
-        if (it == senders_.end()) {
-          detail::StatsCounters::bump(counters_.send_unknown);
+    try {
+      switch (command.kind) {
+        case Kind::insert:
+          apply_insert(command.id, std::move(command.sender), Data());
+          break;
+        case Kind::erase:
+          if (state_.erase(command.id, reporter())) {
+            detail::StatsCounters::bump(counters_.connections_removed);
+            size_.store(state_.size(), std::memory_order_release);
+          }
+          break;
+        case Kind::send: {
+          const auto* sender = state_.find(command.id);
+          if (!sender) {
+            detail::StatsCounters::bump(counters_.send_unknown);
+            break;
+          }
+          detail::DeliveryTally tally;
+          tally.record((*sender)->send(command.payload));
+          tally.flush_into(counters_);
           break;
         }
-        detail::DeliveryTally tally;
-        tally.record(it->second->send(command.payload));
-        tally.flush_into(counters_);
-        break;
+        case Kind::broadcast:
+          deliver(state_.everyone().members(), command.payload, command.id);
+          detail::StatsCounters::bump(counters_.broadcasts);
+          break;
+        case Kind::publish:
+          if (const auto* set = state_.topic(command.topic)) {
+            deliver(set->members(), command.payload, command.id);
+          }
+          detail::StatsCounters::bump(counters_.publishes);
+          break;
+        case Kind::subscribe:
+          state_.subscribe(command.id, std::move(command.topic), reporter());
+          break;
+        case Kind::unsubscribe:
+          state_.unsubscribe(command.id, command.topic, reporter());
+          break;
+        case Kind::task:
+          command.task();
+          break;
+        case Kind::flush:
+          command.done->set_value();
+          break;
       }
-      case Kind::broadcast: {
-        // Sender::send cannot change senders_ during this loop: registry
-        // calls made from inside it are queued, not applied.
-        detail::DeliveryTally tally;
-        for (const auto& [id, sender] : senders_) {
-          if (id != command.id) tally.record(sender->send(command.payload));
-        }
-        tally.flush_into(counters_);
-        detail::StatsCounters::bump(counters_.broadcasts);
-        break;
-      }
-      case Kind::flush:
-        command.done->set_value();
-        break;
+    } catch (...) {  // std::bad_alloc inside a topic change: that change is lost
     }
   }
 
@@ -227,7 +413,8 @@ class ActorPolicy {
   bool exited_ = false;
 
   // Owned by the actor thread alone: no lock.
-  std::unordered_map<ConnectionId, std::shared_ptr<Sender>> senders_;
+  detail::RegistryState<Data> state_;
+  PresenceHandler handler_;
 
   // Written by the actor when the membership changes, read by anyone.
   std::atomic<std::size_t> size_{0};
@@ -237,6 +424,10 @@ class ActorPolicy {
   // Last member: the thread starts only after every member above exists.
   std::thread thread_;
 };
+
+/// The actor policy with no per-connection data; ConnectionRegistry rebinds
+/// it to the registry's Data.
+using ActorPolicy = BasicActorPolicy<std::monostate>;
 
 }  // namespace wsreg
 

@@ -4,11 +4,17 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "wsreg/payload.hpp"
 #include "wsreg/policy_traits.hpp"
+#include "wsreg/presence.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
@@ -25,9 +31,21 @@ namespace wsreg {
 /// so they do not yet see what that Sender itself just queued.
 /// Requirements on a Policy: docs/concepts/policy.md, checked at compile time.
 ///
+/// `Data` is the application's per-connection data (a user name, an account
+/// id, ...), given to add() and read or changed later with data(),
+/// set_data() and update_data(). It must be default-constructible and
+/// copyable; the default, std::monostate, holds nothing and costs nothing.
+///
+/// Topics (publish/subscribe): a connection subscribes to any number of
+/// named topics; publish() delivers to a topic's subscribers exactly as
+/// broadcast() does to everyone (one shared Payload, no I/O under a lock).
+/// A topic exists while it has subscribers; a removed connection leaves all
+/// its topics. Presence: subscriber_count(), subscribers(), and a handler
+/// told of every join and leave (set_presence_handler()).
+///
 /// Ownership: the registry owns the Policy and, through it, one
-/// std::shared_ptr<Sender> per connection from add() until remove(). It owns
-/// no socket: a transport adapter (wsreg::wspp::Server) owns the connections
+/// std::shared_ptr<Sender> and one Data per connection from add() until
+/// remove(), and the topic table. It owns no socket: a transport adapter (wsreg::wspp::Server) owns the connections
 /// and must be destroyed, or shut down, before the registry.
 ///
 /// Ids: add() assigns 1, 2, 3, ... from one atomic counter in the calling
@@ -41,32 +59,39 @@ namespace wsreg {
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe; every member
 /// but the destructor may be called from any thread, including from inside
 /// Sender::send and from the adapter's callbacks.
-template <class Policy>
+template <class Policy, class Data = std::monostate>
 class ConnectionRegistry {
-  static_assert(detail::check_policy<Policy>(), "wsreg: Policy requirements not met");
+ public:
+  /// The policy instance the registry holds: `Policy` rebound to `Data`.
+  using policy_type = typename Policy::template rebind<Data>;
+  /// The per-connection data type.
+  using data_type = Data;
+
+ private:
+  static_assert(detail::check_policy<policy_type, Data>(), "wsreg: Policy requirements not met");
 
  public:
-  using policy_type = Policy;
-
   /// Creates an empty registry (ActorPolicy: starts its thread).
   ConnectionRegistry() = default;
   ConnectionRegistry(const ConnectionRegistry&) = delete;
   ConnectionRegistry& operator=(const ConnectionRegistry&) = delete;
 
-  /// Registers a connection and returns its new id (>= 1), or no_connection
-  /// if `sender` is null (nothing is registered, nothing counted).
-  /// Thread-safe. ActorPolicy: applied later, but any later call that
-  /// happens-after this one (e.g. a send to the returned id) sees it.
-  ConnectionId add(std::shared_ptr<Sender> sender) {
+  /// Registers a connection with its `data` and returns its new id (>= 1),
+  /// or no_connection if `sender` is null (nothing is registered, nothing
+  /// counted). Thread-safe. ActorPolicy: applied later, but any later call
+  /// that happens-after this one (e.g. a send to the returned id) sees it.
+  ConnectionId add(std::shared_ptr<Sender> sender, Data data = Data()) {
     if (!sender) return no_connection;
     const ConnectionId id = next_id_.fetch_add(1, std::memory_order_relaxed);
-    policy_.insert(id, std::move(sender));
+    policy_.insert(id, std::move(sender), std::move(data));
     return id;
   }
 
-  /// Unregisters `id`. Idempotent: an unknown or already removed id is
-  /// ignored. A send or broadcast that starts after remove() returned never
-  /// reaches `id`. Thread-safe. ActorPolicy: applied later, in order.
+  /// Unregisters `id`; it leaves every topic it was subscribed to (one
+  /// presence event per topic). Idempotent: an unknown or already removed id
+  /// is ignored. A send, broadcast or publish that starts after remove()
+  /// returned never reaches `id`. Thread-safe. ActorPolicy: applied later,
+  /// in order.
   void remove(ConnectionId id) { policy_.erase(id); }
 
   /// Delivers `payload` to connection `id` (one Sender::send), or counts
@@ -84,6 +109,87 @@ class ConnectionRegistry {
   void broadcast(Payload payload, ConnectionId except = no_connection) {
     policy_.broadcast(std::move(payload), except);
   }
+
+  // Topics (publish/subscribe) and presence
+
+  /// Subscribes `id` to `topic`, creating the topic if it is new. Idempotent
+  /// (subscribing twice is one subscription, one presence event); an
+  /// unknown id is ignored. Thread-safe. O(1) average. ActorPolicy: applied
+  /// later, in order; MutexPolicy: before it returns, and the presence
+  /// handler runs on this thread after the lock is released.
+  void subscribe(ConnectionId id, std::string topic) {
+    policy_.subscribe(id, std::move(topic));
+  }
+
+  /// Unsubscribes `id` from `topic`; a topic left with no subscriber
+  /// disappears. Not subscribed, unknown id or unknown topic: ignored.
+  /// Thread-safe. O(1) average. Applied as subscribe() is.
+  void unsubscribe(ConnectionId id, std::string topic) {
+    policy_.unsubscribe(id, std::move(topic));
+  }
+
+  /// Delivers `payload` to every subscriber of `topic` except `except`, as
+  /// broadcast() does: one shared Payload, each subscriber exactly once,
+  /// outside any lock. A topic with no subscriber: nothing is delivered (the
+  /// publish is still counted). Thread-safe. O(subscribers) Sender::send
+  /// calls. ActorPolicy: applied later on the actor thread; MutexPolicy: on
+  /// this thread.
+  void publish(std::string topic, Payload payload, ConnectionId except = no_connection) {
+    policy_.publish(std::move(topic), std::move(payload), except);
+  }
+
+  /// The topics `id` is subscribed to, sorted; empty for an unknown id.
+  /// Thread-safe. ActorPolicy: waits for the actor (except on its thread).
+  std::vector<std::string> topics_of(ConnectionId id) { return policy_.topics_of(id); }
+
+  /// The ids subscribed to `topic`, ascending; empty for an unknown topic.
+  /// Thread-safe. O(subscribers log subscribers). ActorPolicy: waits.
+  std::vector<ConnectionId> subscribers(const std::string& topic) {
+    return policy_.subscribers(topic);
+  }
+
+  /// The number of subscribers of `topic` (0: no such topic). Thread-safe.
+  /// O(1) average. ActorPolicy: waits for the actor (except on its thread).
+  std::size_t subscriber_count(const std::string& topic) {
+    return policy_.subscriber_count(topic);
+  }
+
+  /// The number of topics that have at least one subscriber. Thread-safe.
+  /// O(1). ActorPolicy: waits for the actor (except on its thread).
+  std::size_t topic_count() { return policy_.topic_count(); }
+
+  /// Sets the handler told of every join and leave of every topic (see
+  /// PresenceHandler for its thread); an empty function removes it.
+  /// Thread-safe. Changes applied before this call are not reported to it.
+  void set_presence_handler(PresenceHandler handler) {
+    policy_.set_presence_handler(std::move(handler));
+  }
+
+  // Per-connection data
+
+  /// A copy of `id`'s data, or std::nullopt for an unknown id. Thread-safe.
+  /// ActorPolicy: waits for the actor (except on its thread), since the
+  /// actor cannot hand out a reference into its own state; MutexPolicy:
+  /// copies under the lock.
+  std::optional<Data> data(ConnectionId id) { return policy_.data(id); }
+
+  /// Replaces `id`'s data; an unknown id is ignored. Thread-safe.
+  /// ActorPolicy: applied later, in order; MutexPolicy: under the lock.
+  void set_data(ConnectionId id, Data data) { policy_.set_data(id, std::move(data)); }
+
+  /// Calls `change(Data&)` on `id`'s data in place; an unknown id is
+  /// ignored (`change` is not called). Thread-safe. ActorPolicy: `change`
+  /// runs later on the actor thread, in order with the other operations;
+  /// MutexPolicy: it runs on this thread under the registry lock, so it must
+  /// be short and must not call the registry (that would deadlock). It must
+  /// not throw (an exception is caught and ignored). `Change` must be
+  /// copyable (it travels in a std::function).
+  template <class Change>
+  void update_data(ConnectionId id, Change change) {
+    policy_.update_data(id, std::function<void(Data&)>(std::move(change)));
+  }
+
+  // Size, counters and flush
 
   /// The number of registered connections, counting every add and remove
   /// this thread made before. Thread-safe. ActorPolicy: waits for the actor
@@ -110,7 +216,7 @@ class ConnectionRegistry {
 
  private:
   std::atomic<ConnectionId> next_id_{1};
-  Policy policy_;
+  policy_type policy_;
 };
 
 }  // namespace wsreg

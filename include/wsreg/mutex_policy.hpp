@@ -3,72 +3,90 @@
 #define WSREG_MUTEX_POLICY_HPP
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
+#include <optional>
+#include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "wsreg/detail/registry_state.hpp"
 #include "wsreg/detail/stats_counters.hpp"
 #include "wsreg/payload.hpp"
+#include "wsreg/presence.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
 namespace wsreg {
 
 /// Registry policy: a std::mutex-guarded std::unordered_map from connection
-/// id to sender. Every operation runs to completion on the calling thread.
+/// id to sender (and per-connection Data), plus the topic table. Every
+/// operation runs to completion on the calling thread. Use it through
+/// ConnectionRegistry<MutexPolicy, Data>, which rebinds it to `Data`.
 ///
-/// Ownership: the map owns one std::shared_ptr per connection. A broadcast
-/// also holds a shared snapshot of the senders, rebuilt under the lock only
-/// after the membership changed, so a broadcast to a stable set takes the
-/// lock for O(1) and delivers without it.
+/// Ownership: the map owns one std::shared_ptr<Sender> and one Data per
+/// connection. Broadcast and publish hold a shared snapshot of their
+/// recipients, rebuilt under the lock only after that set changed, so a
+/// delivery to a stable set takes the lock for O(1) and delivers without it.
 ///
-/// Which calls wait: none waits for anything but the mutex. send() and
-/// broadcast() call the recipients' Sender::send on the calling thread,
-/// outside the lock, and return when every recipient has queued the payload
-/// (the socket writes happen later, on the transport's threads).
+/// Which calls wait: none waits for anything but the mutex. send(),
+/// broadcast() and publish() call the recipients' Sender::send on the
+/// calling thread, outside the lock, and return when every recipient has
+/// queued the payload (the socket writes happen later, on the transport's
+/// threads). update_data() runs its function under the lock. The presence
+/// handler runs on the thread whose call changed a topic, after the lock is
+/// released; two threads changing topics at once may report in either order.
 ///
 /// Ordering: payloads from one thread to one connection reach its Sender in
 /// call order. Calls from different threads are not ordered with each other:
 /// two threads broadcasting at once may reach two connections in different
 /// orders (ActorPolicy gives one order to all).
 ///
-/// Linearization: insert/erase apply under the lock; a send or broadcast
-/// acts on the membership it saw under the lock, so one that starts after
-/// erase(id) returned never reaches id, while one that overlaps it may.
+/// Linearization: every change applies under the lock; a send, broadcast or
+/// publish acts on the membership it saw under the lock, so one that starts
+/// after erase(id) or unsubscribe(id, topic) returned never reaches id there,
+/// while one that overlaps it may.
 ///
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe; every member
-/// may be called from any thread, including from inside Sender::send.
-class MutexPolicy {
+/// may be called from any thread, including from inside Sender::send and the
+/// presence handler (but not from inside an update_data function).
+template <class Data>
+class BasicMutexPolicy {
  public:
-  MutexPolicy() = default;
-  MutexPolicy(const MutexPolicy&) = delete;
-  MutexPolicy& operator=(const MutexPolicy&) = delete;
+  /// This policy for another per-connection data type (used by
+  /// ConnectionRegistry<Policy, Data>).
+  template <class Other>
+  using rebind = BasicMutexPolicy<Other>;
 
-  /// Registers `sender` under the fresh id `id`. Thread-safe. O(1) average.
-  void insert(ConnectionId id, std::shared_ptr<Sender> sender) {
+  BasicMutexPolicy() = default;
+  BasicMutexPolicy(const BasicMutexPolicy&) = delete;
+  BasicMutexPolicy& operator=(const BasicMutexPolicy&) = delete;
+
+  /// Registers `sender` and `data` under the fresh id `id`. Thread-safe.
+  /// O(1) average.
+  void insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data = Data()) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      senders_.emplace(id, std::move(sender));
-      snapshot_.reset();
+      if (!state_.insert(id, std::move(sender), std::move(data))) return;
     }
     detail::StatsCounters::bump(counters_.connections_added);
   }
 
-  /// Forgets `id`; does nothing if it is unknown. Thread-safe. O(1) average.
-  /// The Sender is destroyed here unless a delivery in flight still holds it.
+  /// Forgets `id` and its subscriptions; does nothing if it is unknown.
+  /// Thread-safe. O(1 + topics of id) average. The Sender is destroyed
+  /// here, outside the lock, unless a delivery in flight still holds it.
   void erase(ConnectionId id) {
     std::shared_ptr<Sender> doomed;  // destroyed after the lock is released
+    Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = senders_.find(id);
-      if (it == senders_.end()) return;
-      doomed = std::move(it->second);
-      senders_.erase(it);
-      snapshot_.reset();
+      doomed = state_.erase(id, collector(events));
     }
+    if (!doomed) return;
     detail::StatsCounters::bump(counters_.connections_removed);
+    report(events);
   }
 
   /// Delivers `payload` to `id` on this thread, or counts send_unknown.
@@ -77,8 +95,7 @@ class MutexPolicy {
     std::shared_ptr<Sender> target;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = senders_.find(id);
-      if (it != senders_.end()) target = it->second;
+      if (const auto* sender = state_.find(id)) target = *sender;
     }
     if (!target) {
       detail::StatsCounters::bump(counters_.send_unknown);
@@ -93,26 +110,108 @@ class MutexPolicy {
   /// Thread-safe. O(N) Sender::send calls outside the lock; the lock is held
   /// O(1), or O(N) once after the membership changed (snapshot rebuild).
   void broadcast(const Payload& payload, ConnectionId except) {
-    std::shared_ptr<const Snapshot> snapshot;
+    std::shared_ptr<const detail::Members> recipients;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!snapshot_) snapshot_ = make_snapshot();
-      snapshot = snapshot_;
+      recipients = state_.everyone().snapshot();
     }
-    // No lock from here on: a Sender may block briefly on its own mutex, or
-    // call back into the registry, without stalling other registry calls.
-    detail::DeliveryTally tally;
-    for (const auto& [id, sender] : *snapshot) {
-      if (id != except) tally.record(sender->send(payload));
-    }
-    tally.flush_into(counters_);
+    deliver(*recipients, payload, except);
     detail::StatsCounters::bump(counters_.broadcasts);
+  }
+
+  /// Delivers `payload` to every subscriber of `topic` but `except` on this
+  /// thread. Thread-safe. As broadcast(), over the topic's subscribers.
+  void publish(const std::string& topic, const Payload& payload, ConnectionId except) {
+    std::shared_ptr<const detail::Members> recipients;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (const auto* set = state_.topic(topic)) recipients = set->snapshot();
+    }
+    if (recipients) deliver(*recipients, payload, except);
+    detail::StatsCounters::bump(counters_.publishes);
+  }
+
+  /// Subscribes `id` to `topic`. Thread-safe. O(1) average; the presence
+  /// handler runs here after the lock is released.
+  void subscribe(ConnectionId id, std::string topic) {
+    Events events;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      state_.subscribe(id, std::move(topic), collector(events));
+    }
+    report(events);
+  }
+
+  /// Unsubscribes `id` from `topic`. Thread-safe. O(1 + topics of id).
+  void unsubscribe(ConnectionId id, const std::string& topic) {
+    Events events;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      state_.unsubscribe(id, topic, collector(events));
+    }
+    report(events);
+  }
+
+  /// `id`'s topics, sorted. Thread-safe.
+  std::vector<std::string> topics_of(ConnectionId id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return state_.topics_of(id);
+  }
+
+  /// `topic`'s subscribers, ascending. Thread-safe. O(S log S) under the lock.
+  std::vector<ConnectionId> subscribers(const std::string& topic) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return state_.subscribers(topic);
+  }
+
+  /// `topic`'s subscriber count. Thread-safe. O(1) average.
+  std::size_t subscriber_count(const std::string& topic) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return state_.subscriber_count(topic);
+  }
+
+  /// The number of topics with a subscriber. Thread-safe. O(1).
+  std::size_t topic_count() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return state_.topic_count();
+  }
+
+  /// Sets (or, if empty, clears) the presence handler. Thread-safe.
+  void set_presence_handler(PresenceHandler handler) {
+    auto shared = handler ? std::make_shared<const PresenceHandler>(std::move(handler)) : nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    handler_ = std::move(shared);
+  }
+
+  /// A copy of `id`'s data, made under the lock. Thread-safe.
+  std::optional<Data> data(ConnectionId id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const Data* d = state_.data(id)) return *d;
+    return std::nullopt;
+  }
+
+  /// Replaces `id`'s data under the lock. Thread-safe.
+  void set_data(ConnectionId id, Data data) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (Data* d = state_.data(id)) *d = std::move(data);
+  }
+
+  /// Runs `change` on `id`'s data under the lock, on this thread. An
+  /// exception from it is caught and ignored. Thread-safe.
+  void update_data(ConnectionId id, const std::function<void(Data&)>& change) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (Data* d = state_.data(id)) {
+      try {
+        change(*d);
+      } catch (...) {  // documented: ignored; the data keeps whatever it got
+      }
+    }
   }
 
   /// The number of registered connections. Thread-safe. O(1).
   std::size_t size() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return senders_.size();
+    return state_.size();
   }
 
   /// A snapshot of the counters. Thread-safe. Every operation that returned
@@ -129,20 +228,56 @@ class MutexPolicy {
   void flush() noexcept {}
 
  private:
-  using Snapshot = std::vector<std::pair<ConnectionId, std::shared_ptr<Sender>>>;
+  // A presence change recorded under the lock, reported after it.
+  struct Event {
+    std::string topic;
+    ConnectionId id;
+    bool joined;
+    std::size_t subscribers;
+  };
+  struct Events {
+    std::shared_ptr<const PresenceHandler> handler;
+    std::vector<Event> list;
+  };
 
-  std::shared_ptr<const Snapshot> make_snapshot() const {
-    auto fresh = std::make_shared<Snapshot>(senders_.begin(), senders_.end());
-    return fresh;
+  // Called under the lock: records changes only if a handler is set.
+  auto collector(Events& events) {
+    events.handler = handler_;
+    return [&events](const std::string& topic, ConnectionId id, bool joined, std::size_t count) {
+      if (events.handler) events.list.push_back(Event{topic, id, joined, count});
+    };
   }
 
-  // This mutex synchronizes all access to senders_ and snapshot_.
+  // Called without the lock.
+  static void report(const Events& events) {
+    for (const Event& e : events.list) {
+      try {
+        (*events.handler)(PresenceEvent{e.topic, e.id, e.joined, e.subscribers});
+      } catch (...) {  // documented: a throwing presence handler is ignored
+      }
+    }
+  }
+
+  void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {
+    // No lock here: a Sender may block briefly on its own mutex, or call
+    // back into the registry, without stalling other registry calls.
+    detail::DeliveryTally tally;
+    for (const detail::Member& m : recipients) {
+      if (m.id != except) tally.record(m.sender->send(payload));
+    }
+    tally.flush_into(counters_);
+  }
+
+  // This mutex synchronizes all access to state_ and handler_.
   mutable std::mutex mutex_;
-  std::unordered_map<ConnectionId, std::shared_ptr<Sender>> senders_;
-  // The senders as of the last membership change; null when stale.
-  std::shared_ptr<const Snapshot> snapshot_;
+  detail::RegistryState<Data> state_;
+  std::shared_ptr<const PresenceHandler> handler_;
   detail::StatsCounters counters_;
 };
+
+/// The mutex policy with no per-connection data; ConnectionRegistry rebinds
+/// it to the registry's Data.
+using MutexPolicy = BasicMutexPolicy<std::monostate>;
 
 }  // namespace wsreg
 

@@ -46,6 +46,7 @@ inline void append_metric(std::string& out, const char* name, const char* type,
 /// | wsreg_messages_dropped_total       | counter | RegistryStats::messages_dropped  |
 /// | wsreg_send_unknown_total           | counter | RegistryStats::send_unknown      |
 /// | wsreg_broadcasts_total             | counter | RegistryStats::broadcasts        |
+/// | wsreg_publishes_total              | counter | RegistryStats::publishes         |
 ///
 /// Thread-safe (a pure function). Throws std::bad_alloc only.
 inline std::string prometheus_text(const RegistryStats& stats, std::size_t connections) {
@@ -68,6 +69,8 @@ inline std::string prometheus_text(const RegistryStats& stats, std::size_t conne
                         "Sends to an unknown or removed connection id.", stats.send_unknown);
   detail::append_metric(out, "wsreg_broadcasts_total", "counter", "Broadcast calls applied.",
                         stats.broadcasts);
+  detail::append_metric(out, "wsreg_publishes_total", "counter",
+                        "Publish calls applied (to a topic).", stats.publishes);
   return out;
 }
 

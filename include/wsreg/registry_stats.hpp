@@ -27,6 +27,9 @@ struct RegistryStats {
   std::uint64_t send_unknown = 0;
   /// broadcast() calls applied (one per call, whatever the recipient count).
   std::uint64_t broadcasts = 0;
+  /// publish() calls applied (one per call, whatever the subscriber count,
+  /// including publishes to a topic with no subscriber).
+  std::uint64_t publishes = 0;
 };
 
 }  // namespace wsreg

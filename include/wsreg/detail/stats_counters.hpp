@@ -22,6 +22,7 @@ struct StatsCounters {
   std::atomic<std::uint64_t> messages_dropped{0};
   std::atomic<std::uint64_t> send_unknown{0};
   std::atomic<std::uint64_t> broadcasts{0};
+  std::atomic<std::uint64_t> publishes{0};
 
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
     if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
@@ -35,6 +36,7 @@ struct StatsCounters {
     s.messages_dropped = messages_dropped.load(std::memory_order_relaxed);
     s.send_unknown = send_unknown.load(std::memory_order_relaxed);
     s.broadcasts = broadcasts.load(std::memory_order_relaxed);
+    s.publishes = publishes.load(std::memory_order_relaxed);
     return s;
   }
 };

@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "wsreg/websocketpp/config.hpp"  // defines ASIO_STANDALONE first
@@ -76,10 +77,13 @@ namespace wsreg::wspp {
 /// Thread safety: Distinct objects: Safe. Shared objects: Unsafe, except
 /// shutdown(), stats(), port() and the accessors, which are thread-safe.
 /// Set handlers before listen().
-template <class Policy>
+template <class Policy, class Data = std::monostate>
 class Server {
  public:
-  using Registry = ConnectionRegistry<Policy>;
+  /// The registry type: `Data` is the per-connection data; a new connection
+  /// is added with a default-constructed Data (set it from the open handler
+  /// or later with ConnectionRegistry::set_data / update_data).
+  using Registry = ConnectionRegistry<Policy, Data>;
   /// The websocketpp endpoint type, for settings the Server does not wrap.
   using Endpoint = ::websocketpp::server<Config>;
   /// Called with the sender's id and the message: its bytes (moved, not
@@ -89,6 +93,10 @@ class Server {
   /// Called when a connection was added to (open) or removed from (close)
   /// the registry.
   using ConnectionHandler = std::function<void(ConnectionId)>;
+  /// Answers a plain HTTP request (one that is not a WebSocket handshake):
+  /// fills in the response and returns true, or returns false to leave it
+  /// to the Server (metrics_path, else 404).
+  using HttpHandler = std::function<bool(const HttpRequest&, HttpResponse&)>;
 
   /// A server with its own io_context, run by `options.threads` threads that
   /// start in listen(). Throws std::system_error if websocketpp's Asio
@@ -145,6 +153,10 @@ class Server {
   /// Sets the handler for incoming data messages. Not thread-safe: call
   /// before listen(). Runs on an io thread.
   void set_message_handler(MessageHandler handler) { on_message_ = std::move(handler); }
+  /// Sets the handler for plain HTTP requests (serving a page at "/", say).
+  /// It is asked first, before metrics_path. Not thread-safe: call before
+  /// listen(). Runs on an io thread; an exception from it answers 500.
+  void set_http_handler(HttpHandler handler) { on_http_ = std::move(handler); }
   /// Sets the handler called after a connection was added. Not thread-safe:
   /// call before listen(). Runs on an io thread.
   void set_open_handler(ConnectionHandler handler) { on_open_ = std::move(handler); }
@@ -541,6 +553,24 @@ class Server {
     ConnectionPtr con = connection(hdl);
     if (!con) return;
     const auto& request = con->get_request();
+    if (on_http_) {
+      HttpRequest asked{request.get_method(), request.get_uri()};
+      HttpResponse answer;
+      bool answered = false;
+      try {
+        answered = on_http_(asked, answer);
+      } catch (...) {
+        detail::ServerCounters::bump(counters_->handler_exceptions);
+        answered = true;
+        answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
+      }
+      if (answered) {
+        con->set_status(static_cast<::websocketpp::http::status_code::value>(answer.status));
+        if (!answer.content_type.empty()) con->append_header("Content-Type", answer.content_type);
+        con->set_body(std::move(answer.body));
+        return;
+      }
+    }
     if (!options_.metrics_path.empty() && request.get_method() == "GET" &&
         request.get_uri() == options_.metrics_path) {
       con->set_status(::websocketpp::http::status_code::ok);
@@ -642,6 +672,7 @@ class Server {
       std::make_shared<detail::ServerCounters>();
 
   MessageHandler on_message_;
+  HttpHandler on_http_;
   ConnectionHandler on_open_;
   ConnectionHandler on_close_;
 

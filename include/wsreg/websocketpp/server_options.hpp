@@ -26,6 +26,23 @@ enum class OverflowPolicy : std::uint8_t {
   close,
 };
 
+/// A plain HTTP request as the HTTP handler sees it (Server::set_http_handler).
+///
+/// Thread safety: a plain value.
+struct HttpRequest {
+  std::string method;  ///< "GET", "POST", ...
+  std::string target;  ///< The request target as sent, e.g. "/" or "/chat?room=a".
+};
+
+/// The answer an HTTP handler fills in. websocketpp sets Content-Length.
+///
+/// Thread safety: a plain value.
+struct HttpResponse {
+  int status = 200;  ///< HTTP status code.
+  std::string content_type = "text/plain; charset=utf-8";  ///< Empty: no Content-Type header.
+  std::string body;  ///< The body, sent as is.
+};
+
 /// Tunables of a Server. Every limit has a default that suits a server of a
 /// few thousand connections, a unit in its name, and 0 meaning "off" where
 /// said. Durations are std::chrono types; websocketpp takes milliseconds.

@@ -1,0 +1,219 @@
+// wsreg/detail/registry_state.hpp: connections, their data and topics; no locking.
+#ifndef WSREG_DETAIL_REGISTRY_STATE_HPP
+#define WSREG_DETAIL_REGISTRY_STATE_HPP
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "wsreg/sender.hpp"
+
+namespace wsreg::detail {
+
+/// One recipient as a delivery loop sees it.
+struct Member {
+  ConnectionId id;
+  std::shared_ptr<Sender> sender;
+};
+using Members = std::vector<Member>;
+
+/// A set of recipients kept dense for delivery: a vector to iterate (no node
+/// chasing on the fan-out path) plus an index for O(1) insert and erase
+/// (erase swaps the last member into the hole, so order is not kept).
+///
+/// Thread safety: Not thread-safe; the policy serialises access.
+class MemberSet {
+ public:
+  /// Adds `id`; false if it was already there. O(1) average.
+  bool insert(ConnectionId id, const std::shared_ptr<Sender>& sender) {
+    if (!index_.emplace(id, members_.size()).second) return false;
+    members_.push_back(Member{id, sender});
+    snapshot_.reset();
+    return true;
+  }
+
+  /// Removes `id`; false if it was not there. O(1) average.
+  bool erase(ConnectionId id) {
+    const auto it = index_.find(id);
+    if (it == index_.end()) return false;
+    const std::size_t hole = it->second;
+    index_.erase(it);
+    if (hole + 1 != members_.size()) {
+      members_[hole] = std::move(members_.back());
+      index_[members_[hole].id] = hole;
+    }
+    members_.pop_back();
+    snapshot_.reset();
+    return true;
+  }
+
+  bool contains(ConnectionId id) const { return index_.count(id) != 0; }
+  std::size_t size() const noexcept { return members_.size(); }
+  bool empty() const noexcept { return members_.empty(); }
+  const Members& members() const noexcept { return members_; }
+
+  /// The members as an immutable shared copy, made on the first call after
+  /// a change (O(N)) and shared until the next change (O(1)): what lets
+  /// MutexPolicy deliver outside its lock.
+  std::shared_ptr<const Members> snapshot() const {
+    if (!snapshot_) snapshot_ = std::make_shared<const Members>(members_);
+    return snapshot_;
+  }
+
+ private:
+  Members members_;
+  std::unordered_map<ConnectionId, std::size_t> index_;
+  mutable std::shared_ptr<const Members> snapshot_;  // null when stale
+};
+
+/// Everything a registry knows, with the operations both policies share, so
+/// that ActorPolicy and MutexPolicy give the same answers by construction.
+/// They differ only in who may touch it when (the actor thread alone, or
+/// whoever holds the mutex) and in where deliveries happen.
+///
+/// Presence: operations that change a topic's membership call
+/// `emit(const std::string& topic, ConnectionId id, bool joined,
+/// std::size_t subscribers_after)` once per change.
+///
+/// Ownership: owns one Sender reference and one Data per connection, and
+/// every topic; a topic with no member is erased at once.
+///
+/// Thread safety: Not thread-safe.
+template <class Data>
+class RegistryState {
+ public:
+  /// Registers `id`; false if it exists already (never, with fresh ids).
+  bool insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data) {
+    auto [it, fresh] = connections_.try_emplace(id);
+    if (!fresh) return false;
+    it->second.data = std::move(data);
+    all_.insert(id, sender);
+    it->second.sender = std::move(sender);
+    return true;
+  }
+
+  /// Removes `id` from every topic it is in (emitting a leave for each),
+  /// then from the registry. Returns its Sender (null if `id` was unknown)
+  /// so the caller can let it go outside any lock.
+  template <class Emit>
+  std::shared_ptr<Sender> erase(ConnectionId id, Emit&& emit) {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) return nullptr;
+    for (const std::string& name : it->second.topics) leave_topic(name, id, emit);
+    std::shared_ptr<Sender> sender = std::move(it->second.sender);
+    connections_.erase(it);
+    all_.erase(id);
+    return sender;
+  }
+
+  /// The Sender of `id`, or null.
+  const std::shared_ptr<Sender>* find(ConnectionId id) const {
+    const auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : &it->second.sender;
+  }
+
+  /// Every connection, for broadcast.
+  const MemberSet& everyone() const noexcept { return all_; }
+
+  /// The subscribers of `topic`, or null if it has none.
+  const MemberSet* topic(const std::string& name) const {
+    const auto it = topics_.find(name);
+    return it == topics_.end() ? nullptr : &it->second;
+  }
+
+  /// Subscribes `id` to `name`; false if `id` is unknown or already there.
+  template <class Emit>
+  bool subscribe(ConnectionId id, std::string name, Emit&& emit) {
+    const auto conn = connections_.find(id);
+    if (conn == connections_.end()) return false;
+    auto [topic, created] = topics_.try_emplace(std::move(name));
+    if (!topic->second.insert(id, conn->second.sender)) return false;
+    conn->second.topics.push_back(topic->first);
+    emit(topic->first, id, true, topic->second.size());
+    (void)created;
+    return true;
+  }
+
+  /// Unsubscribes `id` from `name`; false if it was not subscribed.
+  template <class Emit>
+  bool unsubscribe(ConnectionId id, const std::string& name, Emit&& emit) {
+    const auto conn = connections_.find(id);
+    if (conn == connections_.end()) return false;
+    auto& names = conn->second.topics;
+    const auto mine = std::find(names.begin(), names.end(), name);
+    if (mine == names.end()) return false;
+    leave_topic(name, id, emit);
+    *mine = std::move(names.back());
+    names.pop_back();
+    return true;
+  }
+
+  /// The topics of `id`, sorted.
+  std::vector<std::string> topics_of(ConnectionId id) const {
+    const auto conn = connections_.find(id);
+    if (conn == connections_.end()) return {};
+    std::vector<std::string> names = conn->second.topics;
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  /// The subscribers of `name`, ascending.
+  std::vector<ConnectionId> subscribers(const std::string& name) const {
+    std::vector<ConnectionId> ids;
+    if (const MemberSet* set = topic(name)) {
+      ids.reserve(set->size());
+      for (const Member& m : set->members()) ids.push_back(m.id);
+      std::sort(ids.begin(), ids.end());
+    }
+    return ids;
+  }
+
+  std::size_t subscriber_count(const std::string& name) const {
+    const MemberSet* set = topic(name);
+    return set ? set->size() : 0;
+  }
+
+  std::size_t topic_count() const noexcept { return topics_.size(); }
+  std::size_t size() const noexcept { return connections_.size(); }
+
+  /// `id`'s data, or null.
+  Data* data(ConnectionId id) {
+    const auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : &it->second.data;
+  }
+
+  /// Forgets everything (ActorPolicy's thread, on exit).
+  void clear() {
+    topics_.clear();
+    all_ = MemberSet();
+    connections_.clear();
+  }
+
+ private:
+  struct Connection {
+    std::shared_ptr<Sender> sender;
+    Data data;
+    std::vector<std::string> topics;  // names, as keys of topics_; few per connection
+  };
+
+  template <class Emit>
+  void leave_topic(const std::string& name, ConnectionId id, Emit& emit) {
+    const auto topic = topics_.find(name);
+    if (topic == topics_.end() || !topic->second.erase(id)) return;
+    const std::size_t left = topic->second.size();
+    emit(topic->first, id, false, left);
+    if (left == 0) topics_.erase(topic);
+  }
+
+  std::unordered_map<ConnectionId, Connection> connections_;
+  MemberSet all_;
+  std::unordered_map<std::string, MemberSet> topics_;
+};
+
+}  // namespace wsreg::detail
+
+#endif  // WSREG_DETAIL_REGISTRY_STATE_HPP

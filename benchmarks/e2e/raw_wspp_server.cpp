@@ -8,7 +8,7 @@
 //
 // Usage: raw_wspp_server [--address 127.0.0.1] [--port 0] [--threads 1]
 //          [--rate 10] [--max-buffered-bytes 1048576]
-//          [--read-buffer-size 16384|4096|1024]
+//          [--read-buffer-size 16384|4096|1024] [--start-after-connections 0]
 // Prints "raw_wspp_server: listening on port N (...)" when ready; stops on
 // SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
 #include <chrono>
@@ -59,6 +59,7 @@ struct Arguments {
   double rate_hz = 10;
   std::size_t max_buffered_bytes = 1024 * 1024;
   std::size_t read_buffer_size = 16384;
+  std::size_t start_after_connections = 0;
 };
 
 /// The broadcast server of websocketpp's examples/broadcast_server, with a
@@ -99,10 +100,15 @@ class RawBroadcastServer {
   /// One tick to every connection in the set, as websocketpp's example does
   /// it: under the set's mutex (send() only queues and posts the write, it
   /// does no I/O), one send per connection, each copying and framing the text.
+  /// Skipped until --start-after-connections connections are open.
   void tick(std::uint64_t seq) {
     e2e::TickText text;
     const std::string payload(text.format(seq));
     std::lock_guard<std::mutex> lock(mutex_);
+    if (!started_) {
+      if (connections_.size() < args_.start_after_connections) return;
+      started_ = true;
+    }
     for (const ws::connection_hdl& hdl : connections_) {
       std::error_code ec;
       const auto con = endpoint_.get_con_from_hdl(hdl, ec);
@@ -172,6 +178,7 @@ class RawBroadcastServer {
   std::condition_variable emptied_;
   std::uint64_t sent_ = 0;     // ticker thread only
   std::uint64_t dropped_ = 0;  // ticker thread only
+  bool started_ = false;       // ticker thread only: --start-after-connections reached
 };
 
 template <class Config>
@@ -227,6 +234,9 @@ int main(int argc, char** argv) {
   app.add_option("--read-buffer-size", args.read_buffer_size,
                  "websocketpp's connection_read_buffer_size (16384 is its default)")
       ->check(CLI::IsMember({std::size_t{16384}, std::size_t{4096}, std::size_t{1024}}))
+      ->capture_default_str();
+  app.add_option("--start-after-connections", args.start_after_connections,
+                 "tick only once this many connections are open (0: from the start)")
       ->capture_default_str();
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;

@@ -7,7 +7,7 @@
 // --max-buffered-bytes.
 //
 // Usage: node ws_server.js [--address 127.0.0.1] [--port 0] [--threads T (ignored)]
-//          [--rate 10] [--max-buffered-bytes 1048576]
+//          [--rate 10] [--max-buffered-bytes 1048576] [--start-after-connections 0]
 // Prints "ws_server: listening on port N (...)" when ready; stops on SIGINT
 // or SIGTERM and prints "stopped; sent S, dropped D".
 'use strict';
@@ -17,19 +17,23 @@ const { WebSocketServer } = require('ws');
 function usage(message) {
   process.stderr.write(`ws_server: ${message}\n` +
     'usage: node ws_server.js [--address A] [--port P] [--threads T] [--rate R] ' +
-    '[--max-buffered-bytes B]\n');
+    '[--max-buffered-bytes B] [--start-after-connections N]\n');
   process.exit(2);
 }
 
 // The same flags as the C++ servers, parsed by hand: --name value or --name=value.
 function parseArguments(argv) {
-  const args = { address: '127.0.0.1', port: 0, threads: 1, rate: 10, maxBufferedBytes: 1048576 };
+  const args = {
+    address: '127.0.0.1', port: 0, threads: 1, rate: 10, maxBufferedBytes: 1048576,
+    startAfterConnections: 0,
+  };
   const names = {
     '--address': ['address', String],
     '--port': ['port', Number],
     '--threads': ['threads', Number],
     '--rate': ['rate', Number],
     '--max-buffered-bytes': ['maxBufferedBytes', Number],
+    '--start-after-connections': ['startAfterConnections', Number],
   };
   for (let i = 0; i < argv.length; ++i) {
     let [name, value] = argv[i].split(/=(.*)/s);
@@ -79,6 +83,8 @@ wss.on('error', (error) => {
 // Node's timers have 1 ms granularity and fire up to 1 ms late, so a strict
 // "restart when late at all" would lose ticks at any rate; the C++ ticker
 // waits with microsecond precision and falls behind only under overload.
+// Ticks before --start-after-connections clients are open are skipped.
+let started = false;
 let seq = 0;
 let next = 0;
 const periodMs = args.rate > 0 ? 1000 / args.rate : 0;
@@ -87,7 +93,8 @@ function tick() {
   if (stopping) return;
   const text = `{"seq":${seq},"sent_ns":${realtimeNs()}}`;
   seq += 1;
-  for (const client of wss.clients) {
+  if (!started) started = wss.clients.size >= args.startAfterConnections;
+  for (const client of started ? wss.clients : []) {
     if (client.readyState !== 1) { // OPEN
       dropped += 1;
       continue;

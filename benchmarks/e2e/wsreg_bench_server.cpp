@@ -5,7 +5,7 @@
 //
 // Usage: wsreg_bench_server [--address 127.0.0.1] [--port 0] [--threads 1]
 //          [--policy actor|mutex] [--rate 10] [--max-buffered-bytes 1048576]
-//          [--frame-once on|off]
+//          [--frame-once on|off] [--start-after-connections 0]
 // Prints "wsreg_bench_server: listening on port N (...)" when ready; stops
 // on SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
 #include <chrono>
@@ -29,6 +29,7 @@ struct BenchArguments {
   double rate_hz = 10;
   std::size_t max_buffered_bytes = 1024 * 1024;
   std::string frame_once = "on";
+  std::size_t start_after_connections = 0;
 };
 
 template <class Policy>
@@ -51,11 +52,17 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
                 bench.rate_hz, bench.max_buffered_bytes, bench.frame_once.c_str());
   if (!examples::listen_and_report(server, args, "wsreg_bench_server", extra)) return 1;
 
-  // --rate 0: no ticker at all (idle-memory runs).
+  // --rate 0: no ticker at all (idle-memory runs). Ticks before
+  // --start-after-connections connections are open are skipped (seq goes on).
+  bool started = false;  // ticker thread only
   std::unique_ptr<examples::PeriodicThread> ticker;
   if (bench.rate_hz > 0) {
     const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / bench.rate_hz));
-    ticker = std::make_unique<examples::PeriodicThread>(period, [&registry](std::uint64_t seq) {
+    ticker = std::make_unique<examples::PeriodicThread>(period, [&](std::uint64_t seq) {
+      if (!started) {
+        if (registry.size_approx() < bench.start_after_connections) return;
+        started = true;
+      }
       e2e::TickText text;
       registry.broadcast(wsreg::Payload::text(std::string(text.format(seq))));
       // Under ActorPolicy this waits until the actor has handed the tick to
@@ -95,6 +102,9 @@ int main(int argc, char** argv) {
                  "on: frame each tick once for all connections; off: websocketpp frames a copy "
                  "per connection")
       ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--start-after-connections", bench.start_after_connections,
+                 "tick only once this many connections are open (0: from the start)")
       ->capture_default_str();
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;

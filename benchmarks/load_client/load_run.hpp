@@ -183,6 +183,7 @@ class LoadRun {
       report.server_rss_kib = process_rss_kib_of(options_.server_pid);
       server_cpu_start = process_cpu_seconds_of(options_.server_pid);
     }
+    const std::optional<double> host_cpu_start = host_busy_cpu_seconds();
     const double cpu_start = process_cpu_seconds();
     const auto start = Clock::now();
     const auto end = start + to_duration(options_.duration_s);
@@ -194,6 +195,9 @@ class LoadRun {
     phase_ = Phase::closing;
     report.window_s = std::chrono::duration<double>(now - start).count();
     report.client_cpu_window_s = process_cpu_seconds() - cpu_start;
+    if (const auto host_cpu_end = host_busy_cpu_seconds(); host_cpu_start && host_cpu_end) {
+      report.host_cpu_window_s = *host_cpu_end - *host_cpu_start;
+    }
     if (server_cpu_start) {
       if (const auto server_cpu_end = process_cpu_seconds_of(options_.server_pid)) {
         report.server_cpu_window_s = *server_cpu_end - *server_cpu_start;

@@ -62,6 +62,9 @@ struct LoadReport {
   /// without --server-pid or when /proc could not be read.
   std::optional<double> server_cpu_window_s;
   std::optional<std::uint64_t> server_rss_kib;
+  /// Busy CPU time of the whole host (all processes, all CPUs) over the
+  /// window, seconds; minus client and server, what other processes took.
+  std::optional<double> host_cpu_window_s;
 };
 
 namespace detail {
@@ -128,6 +131,11 @@ inline std::string to_json_line(const LoadReport& r) {
   } else {
     j["server_rss_kib"] = nullptr;
   }
+  if (r.host_cpu_window_s) {
+    j["host_cpu_window_s"] = detail::round3(*r.host_cpu_window_s);
+  } else {
+    j["host_cpu_window_s"] = nullptr;
+  }
   j["connect_failure_causes"] = detail::causes_json(r.connect_failure_causes);
   j["error_causes"] = detail::causes_json(r.error_causes);
   return j.dump();
@@ -162,6 +170,10 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   }
   if (r.server_rss_kib) {
     std::fprintf(out, "server rss KiB:           %llu at window start\n", u(*r.server_rss_kib));
+  }
+  if (r.host_cpu_window_s) {
+    std::fprintf(out, "host cpu s:               %.3f in window (all processes)\n",
+                 *r.host_cpu_window_s);
   }
 }
 

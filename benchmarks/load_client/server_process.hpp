@@ -1,5 +1,5 @@
 // load_client/server_process.hpp: CPU time and resident memory of another
-// process (the server under test), read from /proc.
+// process (the server under test), and the host's busy CPU time, from /proc.
 #ifndef WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP
 #define WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP
 
@@ -89,6 +89,33 @@ inline std::optional<std::uint64_t> process_rss_kib_of(pid_t pid) noexcept {
   const auto result = std::from_chars(p, end, kib);
   if (result.ec != std::errc()) return std::nullopt;
   return kib;
+}
+
+/// CPU time all processes on this host have used so far, in seconds summed
+/// over CPUs: the first line of /proc/stat less its idle and iowait fields.
+/// Over a window, what it grows by beyond the server's and the client's own
+/// CPU time is what other processes took. nullopt if /proc/stat is unreadable.
+///
+/// Thread safety: a pure function of the file; safe from any thread.
+inline std::optional<double> host_busy_cpu_seconds() noexcept {
+  char buffer[512];
+  const auto text = detail::read_small_file("/proc/stat", buffer, sizeof buffer);
+  if (!text || text->substr(0, 4) != "cpu ") return std::nullopt;
+  const char* p = text->data() + 4;
+  const char* end = text->data() + text->size();
+  std::uint64_t busy = 0;
+  // user nice system idle iowait irq softirq steal (guest time is inside user)
+  for (int field = 0; field < 8; ++field) {
+    while (p != end && *p == ' ') ++p;
+    std::uint64_t ticks = 0;
+    const auto result = std::from_chars(p, end, ticks);
+    if (result.ec != std::errc()) return std::nullopt;
+    p = result.ptr;
+    if (field != 3 && field != 4) busy += ticks;
+  }
+  const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
+  if (ticks_per_s <= 0) return std::nullopt;
+  return static_cast<double>(busy) / static_cast<double>(ticks_per_s);
 }
 
 }  // namespace load_client

@@ -1,10 +1,13 @@
 // send_floor: the physical floor of a loopback broadcast. One thread makes
 // M small blocking send() calls, each the size of one tick frame, round-robin
-// over K loopback TCP connections to a reader thread that only drains them,
+// over K loopback TCP connections to a reader process that only drains them,
 // and reports sends per CPU-second of the sending thread
 // (CLOCK_THREAD_CPUTIME_ID). A server that writes one frame per connection per
 // tick cannot do better than this many frames per CPU-second, so
 //   fan-out efficiency = delivered frames per server CPU-second / this.
+//
+// The reader is a child process, so K can reach the per-process descriptor
+// limit (20,000 here) on each side.
 //
 // Usage: send_floor [--connections 1,1000] [--sends 500000] [--bytes 46]
 //          [--nodelay on|off]
@@ -15,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +30,6 @@
 #include <cstring>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -45,7 +48,7 @@ double thread_cpu_seconds() {
 }
 
 /// Accepts `count` connections on `listener` and reads everything they send
-/// until each has closed; one epoll loop on its own thread.
+/// until each has closed; one epoll loop (in the reader child process).
 void drain(int listener, std::size_t count) {
   std::vector<int> fds;
   fds.reserve(count);
@@ -106,7 +109,20 @@ Result measure(std::size_t connections, std::size_t sends, std::size_t bytes, bo
   if (::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     fail("getsockname");
   }
-  std::thread reader(drain, listener, connections);
+  const pid_t reader = ::fork();
+  if (reader < 0) fail("fork");
+  if (reader == 0) {
+    int status = 0;
+    try {
+      drain(listener, connections);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "send_floor: reader: %s\n", e.what());
+      status = 1;
+    }
+    std::fflush(stderr);
+    ::_exit(status);
+  }
+  ::close(listener);
 
   std::vector<int> fds;
   fds.reserve(connections);
@@ -144,8 +160,12 @@ Result measure(std::size_t connections, std::size_t sends, std::size_t bytes, bo
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
   for (const int fd : fds) ::close(fd);
-  reader.join();
-  ::close(listener);
+  int status = 0;
+  if (::waitpid(reader, &status, 0) != reader) fail("waitpid");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    errno = ECHILD;
+    fail("reader process failed");
+  }
   return result;
 }
 
@@ -159,7 +179,7 @@ int main(int argc, char** argv) {
   std::string nodelay = "off";
   app.add_option("--connections", connection_counts, "connection counts K to measure")
       ->delimiter(',')
-      ->check(CLI::Range(std::size_t{1}, std::size_t{15'000}))
+      ->check(CLI::Range(std::size_t{1}, std::size_t{19'000}))
       ->capture_default_str();
   app.add_option("--sends", sends, "send() calls per measurement")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}))

@@ -9,6 +9,7 @@
 // Usage: raw_wspp_server [--address 127.0.0.1] [--port 0] [--threads 1]
 //          [--rate 10] [--max-buffered-bytes 1048576]
 //          [--read-buffer-size 16384|4096|1024] [--start-after-connections 0]
+//          [--accepts 1]
 // Prints "raw_wspp_server: listening on port N (...)" when ready; stops on
 // SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
 #include <chrono>
@@ -60,6 +61,9 @@ struct Arguments {
   std::size_t max_buffered_bytes = 1024 * 1024;
   std::size_t read_buffer_size = 16384;
   std::size_t start_after_connections = 0;
+  /// Accept operations kept outstanding; 1 is websocketpp's own loop. A
+  /// diagnostic for the connect phase under load (see README.md).
+  std::size_t accepts = 1;
 };
 
 /// The broadcast server of websocketpp's examples/broadcast_server, with a
@@ -91,7 +95,9 @@ class RawBroadcastServer {
     if (ec) return 0;
     const auto local = endpoint_.get_local_endpoint(ec);
     if (ec) return 0;
-    endpoint_.start_accept(ec);
+    // Each start_accept() is one pending accept that restarts itself when it
+    // completes (websocketpp's handle_accept), so K calls keep K pending.
+    for (std::size_t i = 0; i < args_.accepts && !ec; ++i) endpoint_.start_accept(ec);
     if (ec) return 0;
     for (std::size_t i = 0; i < args_.threads; ++i) threads_.emplace_back([this] { endpoint_.run(); });
     return local.port();
@@ -237,6 +243,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--start-after-connections", args.start_after_connections,
                  "tick only once this many connections are open (0: from the start)")
+      ->capture_default_str();
+  app.add_option("--accepts", args.accepts,
+                 "accept operations kept pending (1: websocketpp's own accept loop)")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;

@@ -1,0 +1,191 @@
+// examples/chat_server/chat.hpp: chat rooms over a registry's topics.
+#ifndef WSREG_EXAMPLES_CHAT_CHAT_HPP
+#define WSREG_EXAMPLES_CHAT_CHAT_HPP
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "protocol.hpp"
+#include "wsreg/connection_registry.hpp"
+#include "wsreg/payload.hpp"
+#include "wsreg/presence.hpp"
+
+namespace chat {
+
+/// What the registry keeps per connection: its nickname, empty until its
+/// first join. One nickname per connection, in all its rooms.
+struct ChatUser {
+  std::string nick;
+};
+
+/// The chat's logic. A room is a registry topic: joining subscribes, saying
+/// publishes, leaving unsubscribes, and a closed connection leaves all its
+/// rooms because the registry removes it. The registry's presence handler
+/// announces every join and leave, however it happened, to the room with a
+/// "joined" or "left" frame and the room's new member list.
+///
+/// The member lists come from a directory this class keeps (room -> id ->
+/// nick), updated by the presence handler alone. Why not ask the registry
+/// (subscribers() plus data()) each time: under MutexPolicy the handler runs
+/// after a removal has already destroyed the leaver's data, so a "left"
+/// frame could not name the leaver; and a list read and sent outside one
+/// lock could overtake a newer one on its way to a client.
+///
+/// Threads: on_message() runs on the server's io threads (one connection's
+/// messages one at a time, in order). on_presence() runs on ActorPolicy's
+/// actor thread, or under MutexPolicy on the io thread whose call changed
+/// the membership. Under ActorPolicy, on_message() calls registry members
+/// that wait for the actor (topics_of, data, flush); it never waits for the
+/// actor while holding mutex_, which the actor's presence handler takes, so
+/// the two cannot deadlock.
+///
+/// Thread safety: Distinct objects: Safe. Shared objects: Safe.
+template <class Policy>
+class ChatRooms {
+ public:
+  using Registry = wsreg::ConnectionRegistry<Policy, ChatUser>;
+
+  /// Installs the presence handler on `registry`, which must outlive this
+  /// object. Construct it before the server starts listening.
+  explicit ChatRooms(Registry& registry) : registry_(registry) {
+    registry_.set_presence_handler([this](const wsreg::PresenceEvent& e) { on_presence(e); });
+  }
+
+  /// Removes the presence handler and waits until it can no longer run
+  /// (ActorPolicy: until the actor has applied the removal).
+  ~ChatRooms() {
+    registry_.set_presence_handler(nullptr);
+    registry_.flush();
+  }
+
+  ChatRooms(const ChatRooms&) = delete;
+  ChatRooms& operator=(const ChatRooms&) = delete;
+
+  /// Handles one inbound frame from connection `id`: a valid request acts,
+  /// anything else gets an error frame back and changes nothing. Thread-safe;
+  /// call it from the server's message handler.
+  void on_message(wsreg::ConnectionId id, const wsreg::Payload& frame) {
+    Request request = parse_request(frame);
+    std::visit([&](auto& valid_or_not) { handle(id, valid_or_not); }, request);
+  }
+
+ private:
+  void handle(wsreg::ConnectionId id, const Invalid& invalid) { reply_error(id, invalid.error); }
+
+  void handle(wsreg::ConnectionId id, Join& join) {
+    // The registry is the truth about this connection's rooms and nick.
+    // (ActorPolicy: both calls wait for the actor, so they see every change
+    // this connection's earlier messages made.)
+    const std::vector<std::string> rooms = registry_.topics_of(id);
+    if (contains(rooms, join.room)) return reply_error(id, errors::already_in_room);
+    if (rooms.size() >= max_rooms_per_connection) return reply_error(id, errors::too_many_rooms);
+    if (!rooms.empty() && current_nick(id) != join.nick) {
+      return reply_error(id, errors::nick_mismatch);
+    }
+    // In this order: the presence handler, told of the subscription, reads
+    // the nick from the data (ActorPolicy applies both in this order).
+    registry_.set_data(id, ChatUser{join.nick});
+    registry_.subscribe(id, std::move(join.room));
+  }
+
+  void handle(wsreg::ConnectionId id, Leave& leave) {
+    if (!contains(registry_.topics_of(id), leave.room)) return reply_error(id, errors::not_in_room);
+    // The others hear of it from the presence handler; the leaver is no
+    // longer subscribed, so it is told here.
+    const std::string nick = current_nick(id);
+    registry_.unsubscribe(id, leave.room);
+    registry_.send(id, left_frame(leave.room, nick));
+  }
+
+  void handle(wsreg::ConnectionId id, Say& say) {
+    if (!contains(registry_.topics_of(id), say.room)) return reply_error(id, errors::not_in_room);
+    // To every member, the sayer included: one shared frame.
+    registry_.publish(say.room, message_frame(say.room, current_nick(id), say.text));
+  }
+
+  void handle(wsreg::ConnectionId id, ListMembers& list) {
+    // ActorPolicy: let the actor apply this connection's earlier changes
+    // (and so run their presence events) first, so that a join followed by
+    // "members" lists the joiner.
+    registry_.flush();
+    std::lock_guard<std::mutex> lock(mutex_);
+    registry_.send(id, members_frame(list.room, nicks_in(list.room)));  // under mutex_: see on_presence
+  }
+
+  // Every join and leave of every room. Updates the directory and tells the
+  // room, both under mutex_: so every client receives a room's member lists
+  // in the order of the changes, and the last list it gets is the current
+  // one. This sends while holding a lock, which the library otherwise
+  // avoids; here it is what keeps the lists in order, and it is cheap:
+  // send() and publish() only queue (under ActorPolicy for the actor,
+  // under MutexPolicy on each connection's write queue, which never blocks).
+  void on_presence(const wsreg::PresenceEvent& event) {
+    const std::string room(event.topic);
+    // A join reads the joiner's nick from the registry. (ActorPolicy: this
+    // runs on the actor thread, where data() answers at once.)
+    std::string nick;
+    if (event.joined) {
+      const std::optional<ChatUser> user = registry_.data(event.id);
+      if (!user) return;  // already gone; its leave follows
+      nick = user->nick;
+    }
+
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& members = directory_[room];
+    if (event.joined) {
+      members[event.id] = nick;
+    } else {
+      const auto member = members.find(event.id);
+      if (member == members.end()) return;
+      nick = std::move(member->second);
+      members.erase(member);
+    }
+    if (members.empty()) {  // the last one left: the room (and its topic) is gone
+      directory_.erase(room);
+      return;
+    }
+    registry_.publish(room, event.joined ? joined_frame(room, nick) : left_frame(room, nick));
+    registry_.publish(room, members_frame(room, nicks_in(room)));
+  }
+
+  // The nicks in `room`, sorted. Call with mutex_ held.
+  std::vector<std::string> nicks_in(const std::string& room) const {
+    std::vector<std::string> nicks;
+    const auto it = directory_.find(room);
+    if (it == directory_.end()) return nicks;
+    nicks.reserve(it->second.size());
+    for (const auto& member : it->second) nicks.push_back(member.second);
+    std::sort(nicks.begin(), nicks.end());
+    return nicks;
+  }
+
+  std::string current_nick(wsreg::ConnectionId id) {
+    const std::optional<ChatUser> user = registry_.data(id);
+    return user ? user->nick : std::string();
+  }
+
+  void reply_error(wsreg::ConnectionId id, const char* code) {
+    registry_.send(id, error_frame(code));
+  }
+
+  static bool contains(const std::vector<std::string>& rooms, const std::string& room) {
+    return std::find(rooms.begin(), rooms.end(), room) != rooms.end();
+  }
+
+  Registry& registry_;
+  // This mutex synchronizes all access to directory_, and orders the member
+  // lists sent to clients (see on_presence).
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::map<wsreg::ConnectionId, std::string>> directory_;
+};
+
+}  // namespace chat
+
+#endif  // WSREG_EXAMPLES_CHAT_CHAT_HPP

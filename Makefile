@@ -17,8 +17,10 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Every Catch2 test case is its own CTest test with a 60 s timeout.
+# Every Catch2 test case is its own CTest test with a 60 s timeout. The
+# end-to-end tests (label e2e, tests/e2e) need their npm modules first.
 test: build
+	bash scripts/install-npm-deps.sh
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE stress
 
 # The long scenarios (hidden Catch2 tests tagged [.stress]), one at a time so

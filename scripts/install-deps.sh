@@ -11,13 +11,24 @@ packages=(
   catch2               # Catch2 2.13.10 (tests)
   libcli11-dev         # CLI11 (command-line arguments of examples and tools)
   nlohmann-json3-dev   # nlohmann/json (load client report, tests that read it)
+  chromium             # Debian's Chromium: the browser of the chat e2e test (tests/e2e)
+  nodejs               # Node.js: runs the e2e tests (tests/e2e)
+  npm                  # installs their npm modules (scripts/install-npm-deps.sh)
   jq                   # reads the load client's JSON report in scripts/demo.sh
   curl                 # scripts/demo.sh reads /metrics
   libtsan2 libasan8 libubsan1  # sanitizer runtimes for make check
 )
 
+# These two count as present when their command is: a Node.js from elsewhere
+# will do (NodeSource's nodejs package bundles npm and conflicts with
+# Debian's npm package, which apt-get would then try to swap in).
+declare -A present_as_command=([nodejs]=node [npm]=npm)
+
 missing=()
 for p in "${packages[@]}"; do
+  if [ -n "${present_as_command[$p]:-}" ] && command -v "${present_as_command[$p]}" >/dev/null; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

@@ -1,0 +1,22 @@
+# benchmarks/plots/e2e-latency.gp: p99 tick latency against open connections,
+# one line per server variant, from the summary scripts/bench-e2e.sh writes
+# (tab-separated: connections, then one median column per variant; "?" = not run).
+#   gnuplot -c benchmarks/plots/e2e-latency.gp e2e-summary-latency.tsv e2e-latency.png
+tsv = ARG1
+set terminal pngcairo size 960,640 font "sans,11"
+set output ARG2
+set datafile separator tab
+set datafile missing "?"
+
+set title "Broadcast latency, p99 (10 ticks/s to every connection, loopback)\n{/*0.85 CLOCK_REALTIME at receipt minus at send; median of runs; server and load client share 2 cores}"
+set xlabel "open connections"
+set ylabel "p99 latency, ms (log scale)"
+set logscale y 10
+set format x "%'.0f"
+set decimalsign locale "en_US.UTF-8"
+set grid xtics ytics mytics
+set key outside right top box
+set offsets graph 0.03, graph 0.03, 0, 0
+
+plot for [i=2:*] tsv using 1:i with linespoints lw 2 pt (i + 4) ps 1.3 dt (i >= 6 ? 2 : 1) \
+     title columnheader(i)

@@ -1,0 +1,23 @@
+# benchmarks/plots/e2e-memory.gp: server memory per idle connection against open
+# connections, one line per server variant, from the summary
+# scripts/bench-e2e.sh writes (tab-separated: connections, then one median
+# column per variant; "?" = not run).
+#   gnuplot -c benchmarks/plots/e2e-memory.gp e2e-summary-memory.tsv e2e-memory.png
+tsv = ARG1
+set terminal pngcairo size 960,640 font "sans,11"
+set output ARG2
+set datafile separator tab
+set datafile missing "?"
+
+set title "Server memory per idle WebSocket connection\n{/*0.85 (RSS with N open connections - RSS before any) / N; no ticks; median of runs}"
+set xlabel "open connections"
+set ylabel "KiB per connection"
+set format x "%'.0f"
+set decimalsign locale "en_US.UTF-8"
+set yrange [0:*]
+set grid xtics ytics
+set key outside right top box
+set offsets graph 0.03, graph 0.03, 0, 0
+
+plot for [i=2:*] tsv using 1:i with linespoints lw 2 pt (i + 4) ps 1.3 dt (i >= 6 ? 2 : 1) \
+     title columnheader(i)

@@ -1,0 +1,24 @@
+# benchmarks/plots/e2e-throughput.gp: delivered frames per second against open
+# connections when 1,000,000 frames/s are offered, one line per server variant,
+# from the summary scripts/bench-e2e.sh writes (tab-separated: connections, then
+# one median column per variant; "?" = not run).
+#   gnuplot -c benchmarks/plots/e2e-throughput.gp e2e-summary-throughput.tsv e2e-throughput.png
+tsv = ARG1
+set terminal pngcairo size 960,640 font "sans,11"
+set output ARG2
+set datafile separator tab
+set datafile missing "?"
+
+set title "Broadcast throughput: frames delivered per second\n{/*0.85 1,000,000 frames/s offered (rate = 1M / connections), 64 KiB per-connection bound, ticks past it dropped; median of runs; 2 shared cores}"
+set xlabel "open connections"
+set ylabel "delivered frames per second"
+set format x "%'.0f"
+set format y "%'.0f"
+set decimalsign locale "en_US.UTF-8"
+set yrange [0:*]
+set grid xtics ytics
+set key outside right top box
+set offsets graph 0.03, graph 0.03, 0, 0
+
+plot for [i=2:*] tsv using 1:i with linespoints lw 2 pt (i + 4) ps 1.3 dt (i >= 6 ? 2 : 1) \
+     title columnheader(i)

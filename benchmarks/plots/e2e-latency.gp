@@ -8,15 +8,18 @@ set output ARG2
 set datafile separator tab
 set datafile missing "?"
 
-set title "Broadcast latency, p99 (10 ticks/s to every connection, loopback)\n{/*0.85 CLOCK_REALTIME at receipt minus at send; median of runs; server and load client share 2 cores}"
+set title "Broadcast latency, p99 (10 ticks/s to every connection, loopback)\n{/*0.85 CLOCK\\_REALTIME at receipt minus at send; median of runs; server and load client share 2 cores}"
 set xlabel "open connections"
 set ylabel "p99 latency, ms (log scale)"
 set logscale y 10
-set format x "%'.0f"
-set decimalsign locale "en_US.UTF-8"
+set format x "%.0f"
 set grid xtics ytics mytics
 set key outside right top box
 set offsets graph 0.03, graph 0.03, 0, 0
 
-plot for [i=2:*] tsv using 1:i with linespoints lw 2 pt (i + 4) ps 1.3 dt (i >= 6 ? 2 : 1) \
-     title columnheader(i)
+# The script's default column order is actor, mutex, raw, node, actor-copy,
+# mutex-copy: a -copy variant takes its policy's colour, dashed.
+color(i) = word("#1f77b4 #2ca02c #222222 #ff7f0e #1f77b4 #2ca02c #9467bd #8c564b #e377c2", i - 1)
+dash(i) = i >= 6 && i <= 7 ? 2 : 1
+plot for [i=2:*] tsv using 1:i with linespoints lw 2 pt (i + 4) ps 1.3 dt dash(i) \
+     lc rgb color(i) title columnheader(i)

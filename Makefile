@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test stress check check-tsan check-asan demo clean
+.PHONY: all deps configure build test stress check check-tsan check-asan demo bench bench-smoke clean
 
 all: build
 
@@ -50,6 +50,20 @@ check-asan: deps
 # broadcast_server under each policy, 1,000 real connections for 10 s each.
 demo: build
 	bash scripts/demo.sh $(BUILD)
+
+# The actor-versus-mutex benchmarks (docs/benchmarks.md): in-process
+# (Google Benchmark) and end-to-end (server and load client as separate
+# processes on loopback), writing benchmarks/results/ and docs/img/.
+# About 30 minutes; run it on an otherwise idle machine.
+bench: build
+	bash scripts/bench-inproc.sh $(BUILD)
+	bash scripts/bench-e2e.sh $(BUILD)
+
+# Every benchmark for a few seconds at small sizes, into a temporary
+# directory (committed results untouched), so the benchmarks never rot.
+bench-smoke: build
+	SMOKE=1 bash scripts/bench-inproc.sh $(BUILD)
+	SMOKE=1 bash scripts/bench-e2e.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-tsan $(BUILD)-asan

@@ -17,6 +17,8 @@ packages=(
   jq                   # reads the load client's JSON report in scripts/demo.sh
   curl                 # scripts/demo.sh reads /metrics
   libtsan2 libasan8 libubsan1  # sanitizer runtimes for make check
+  libbenchmark-dev     # Google Benchmark (benchmarks/inproc)
+  gnuplot-nox          # plots of make bench (docs/img)
 )
 
 # These two count as present when their command is: a Node.js from elsewhere

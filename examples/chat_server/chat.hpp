@@ -58,8 +58,11 @@ class ChatRooms {
     registry_.set_presence_handler([this](const wsreg::PresenceEvent& e) { on_presence(e); });
   }
 
-  /// Removes the presence handler and waits until it can no longer run
-  /// (ActorPolicy: until the actor has applied the removal).
+  /// Removes the presence handler and waits until the actor has applied
+  /// that (ActorPolicy), so it no longer runs. Destroy it only when no other
+  /// thread changes the registry's topics any more (main.cpp: after the
+  /// server), or a change in flight on such a thread (MutexPolicy) could
+  /// still call the handler.
   ~ChatRooms() {
     registry_.set_presence_handler(nullptr);
     registry_.flush();

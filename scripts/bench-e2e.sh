@@ -116,10 +116,9 @@ fi
 
 # --- processes: every child is killed on exit --------------------------------
 
-# Logs and reports of the runs live in the build directory, removed on exit.
-work="$build/bench-e2e-work"
-rm -rf "$work"
-mkdir -p "$work"
+# Logs and reports of the runs: a directory of this invocation's own in the
+# build directory (another invocation's cleanup must not take it), removed on exit.
+work=$(mktemp -d "$build/bench-e2e-work.XXXXXX")
 server_pid=""
 client_pid=""
 cleanup() {
@@ -267,12 +266,13 @@ run_one() {
   local status=ok
 
   wait_quiet
+  mkdir -p "$work"
   server_command "$variant" "$rate" "$bound" "$start_after"
   "${cmd[@]}" >"$log" 2>&1 &
   server_pid=$!
   local port="" i
   for i in $(seq 100); do  # 10 s to print its port
-    port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$log")
+    port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$log" 2>/dev/null || true)
     [ -n "$port" ] && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1

@@ -161,7 +161,9 @@ class BasicActorPolicy {
 
   /// Queues the replacement of the presence handler (empty: none).
   /// Thread-safe, does not wait; changes applied after it are reported, on
-  /// the actor thread.
+  /// the actor thread. The old handler may still be called until the
+  /// replacement is applied: after a flush() that follows this call, it
+  /// never is again.
   void set_presence_handler(PresenceHandler handler) {
     post_task([this, handler = std::move(handler)]() mutable { handler_ = std::move(handler); });
   }
@@ -290,9 +292,10 @@ class BasicActorPolicy {
     bool was_empty = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (exited_) {  // only reachable from a Sender destroyed after the drain
+      if (exited_) {  // only reachable from a Sender released after the actor exited
         if (command.done) command.done->set_value();
-        if (command.kind == Kind::task) command.task();  // the state is empty by now
+        // The state is empty and the actor gone: answer queries from here.
+        if (command.kind == Kind::task) command.task();
         return;
       }
       was_empty = mailbox_.empty();
@@ -310,18 +313,31 @@ class BasicActorPolicy {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         ready_.wait(lock, [this] { return !mailbox_.empty() || stopping_; });
-        if (mailbox_.empty()) {  // stopping_, and nothing left to apply
-          exited_ = true;
-          break;
-        }
+        if (mailbox_.empty()) break;  // stopping_, and nothing left to apply
         batch.swap(mailbox_);  // the mailbox keeps batch's capacity: no allocation
       }
       for (Command& command : batch) apply(command);
       batch.clear();  // releases payloads and senders outside the lock
     }
-    state_.clear();
-    handler_ = nullptr;
+    // Still the only thread that touches the state. The state is moved out
+    // before it is destroyed: a Sender destroyed with it may call the
+    // registry (queries answer at once on this thread, from the now empty
+    // state_; the rest is queued and dropped below).
+    {
+      detail::RegistryState<Data> doomed(std::move(state_));
+      state_.clear();
+      PresenceHandler old_handler = std::move(handler_);
+      handler_ = nullptr;
+    }
     size_.store(0, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      exited_ = true;
+      batch.swap(mailbox_);
+    }
+    for (Command& command : batch) {
+      if (command.done) command.done->set_value();
+    }
   }
 
   void apply_insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data) noexcept {

@@ -123,7 +123,7 @@ class ConnectionRegistry {
 
   /// Unsubscribes `id` from `topic`; a topic left with no subscriber
   /// disappears. Not subscribed, unknown id or unknown topic: ignored.
-  /// Thread-safe. O(1) average. Applied as subscribe() is.
+  /// Thread-safe. O(topics of id). Applied as subscribe() is.
   void unsubscribe(ConnectionId id, std::string topic) {
     policy_.unsubscribe(id, std::move(topic));
   }
@@ -159,8 +159,13 @@ class ConnectionRegistry {
   std::size_t topic_count() { return policy_.topic_count(); }
 
   /// Sets the handler told of every join and leave of every topic (see
-  /// PresenceHandler for its thread); an empty function removes it.
-  /// Thread-safe. Changes applied before this call are not reported to it.
+  /// PresenceHandler for its thread); an empty function removes it. Each
+  /// event is reported after its whole change is applied, so the registry
+  /// the handler sees already reflects it. Thread-safe. Changes applied
+  /// before this call are not reported to it. The old handler may still be
+  /// called by a change that overlaps this call (ActorPolicy: until a
+  /// flush() after it returns; MutexPolicy: until the other thread's call
+  /// returns), so keep what it uses alive until then.
   void set_presence_handler(PresenceHandler handler) {
     policy_.set_presence_handler(std::move(handler));
   }

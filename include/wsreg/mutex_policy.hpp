@@ -176,7 +176,10 @@ class BasicMutexPolicy {
     return state_.topic_count();
   }
 
-  /// Sets (or, if empty, clears) the presence handler. Thread-safe.
+  /// Sets (or, if empty, clears) the presence handler. Thread-safe. A change
+  /// made concurrently on another thread may still report to the old
+  /// handler after this returns (it took a copy under the lock): keep what
+  /// the old handler uses alive until such calls have returned.
   void set_presence_handler(PresenceHandler handler) {
     auto shared = handler ? std::make_shared<const PresenceHandler>(std::move(handler)) : nullptr;
     std::lock_guard<std::mutex> lock(mutex_);

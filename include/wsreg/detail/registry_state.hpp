@@ -77,7 +77,8 @@ class MemberSet {
 ///
 /// Presence: operations that change a topic's membership call
 /// `emit(const std::string& topic, ConnectionId id, bool joined,
-/// std::size_t subscribers_after)` once per change.
+/// std::size_t subscribers_after)` once per change, after the whole
+/// operation is applied, so what the handler sees is consistent with it.
 ///
 /// Ownership: owns one Sender reference and one Data per connection, and
 /// every topic; a topic with no member is erased at once.
@@ -96,17 +97,22 @@ class RegistryState {
     return true;
   }
 
-  /// Removes `id` from every topic it is in (emitting a leave for each),
-  /// then from the registry. Returns its Sender (null if `id` was unknown)
-  /// so the caller can let it go outside any lock.
+  /// Removes `id` from every topic it is in, then from the registry, and
+  /// only then emits one leave per topic, so a presence handler that looks
+  /// at the registry sees the change complete. Returns its Sender (null if
+  /// `id` was unknown) so the caller can let it go outside any lock.
   template <class Emit>
   std::shared_ptr<Sender> erase(ConnectionId id, Emit&& emit) {
     const auto it = connections_.find(id);
     if (it == connections_.end()) return nullptr;
-    for (const std::string& name : it->second.topics) leave_topic(name, id, emit);
+    std::vector<std::string> names = std::move(it->second.topics);
     std::shared_ptr<Sender> sender = std::move(it->second.sender);
     connections_.erase(it);
     all_.erase(id);
+    std::vector<std::size_t> left;
+    left.reserve(names.size());
+    for (const std::string& name : names) left.push_back(drop_member(name, id));
+    for (std::size_t i = 0; i < names.size(); ++i) emit(names[i], id, false, left[i]);
     return sender;
   }
 
@@ -125,20 +131,30 @@ class RegistryState {
     return it == topics_.end() ? nullptr : &it->second;
   }
 
-  /// Subscribes `id` to `name`; false if `id` is unknown or already there.
+  /// Subscribes `id` to `name`, then emits the join; false if `id` is
+  /// unknown or already there. On std::bad_alloc nothing changes.
   template <class Emit>
   bool subscribe(ConnectionId id, std::string name, Emit&& emit) {
     const auto conn = connections_.find(id);
     if (conn == connections_.end()) return false;
+    auto& names = conn->second.topics;
+    names.reserve(names.size() + 1);  // so the push_back below cannot throw
     auto [topic, created] = topics_.try_emplace(std::move(name));
-    if (!topic->second.insert(id, conn->second.sender)) return false;
-    conn->second.topics.push_back(topic->first);
+    std::string mine;
+    try {
+      mine = topic->first;
+      if (!topic->second.insert(id, conn->second.sender)) return false;
+    } catch (...) {
+      if (created) topics_.erase(topic);
+      throw;
+    }
+    names.push_back(std::move(mine));
     emit(topic->first, id, true, topic->second.size());
-    (void)created;
     return true;
   }
 
-  /// Unsubscribes `id` from `name`; false if it was not subscribed.
+  /// Unsubscribes `id` from `name` (erasing the topic if it is left empty),
+  /// then emits the leave; false if it was not subscribed. O(topics of id).
   template <class Emit>
   bool unsubscribe(ConnectionId id, const std::string& name, Emit&& emit) {
     const auto conn = connections_.find(id);
@@ -146,9 +162,11 @@ class RegistryState {
     auto& names = conn->second.topics;
     const auto mine = std::find(names.begin(), names.end(), name);
     if (mine == names.end()) return false;
-    leave_topic(name, id, emit);
+    std::string taken = std::move(*mine);
     *mine = std::move(names.back());
     names.pop_back();
+    const std::size_t left = drop_member(taken, id);
+    emit(taken, id, false, left);
     return true;
   }
 
@@ -200,13 +218,15 @@ class RegistryState {
     std::vector<std::string> topics;  // names, as keys of topics_; few per connection
   };
 
-  template <class Emit>
-  void leave_topic(const std::string& name, ConnectionId id, Emit& emit) {
+  // Takes `id` out of topic `name`, erasing the topic if it is left empty;
+  // returns the subscribers left.
+  std::size_t drop_member(const std::string& name, ConnectionId id) {
     const auto topic = topics_.find(name);
-    if (topic == topics_.end() || !topic->second.erase(id)) return;
+    if (topic == topics_.end()) return 0;
+    topic->second.erase(id);
     const std::size_t left = topic->second.size();
-    emit(topic->first, id, false, left);
     if (left == 0) topics_.erase(topic);
+    return left;
   }
 
   std::unordered_map<ConnectionId, Connection> connections_;

@@ -50,10 +50,38 @@ json=$work/inproc.json
 csv=$work/inproc.csv
 summary=$work/inproc-summary.txt
 
+# The machine may be shared: measure how much CPU other processes used
+# while the benchmarks ran (busy jiffies in /proc/stat minus our own), and
+# print it with the results.
+busy_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
+}
+# `times` must run in this shell itself: in a pipe or $(...) it would
+# report a subshell's children. Its second line is user and system time of
+# this shell's finished children, as 0m1.234s 0m0.567s.
+children_cpu_seconds() {
+  awk 'NR == 2 { s = 0; for (i = 1; i <= NF; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } printf "%.2f\n", s }' "$1"
+}
+
+# Which code was measured (the binary should have been built from it).
+if revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
+  [ -z "$(git -C "$root" status --porcelain --untracked-files=no -- include benchmarks/inproc)" ] ||
+    revision="$revision + uncommitted changes in include/ or benchmarks/inproc/"
+  revision="git $revision"
+else
+  revision="unknown (not a git checkout)"
+fi
+
 echo "bench-inproc: $bin, min time ${min_time} s, ${repetitions} repetitions" >&2
+times >"$work/times.start"
+start_wall=$(date +%s.%N) start_busy=$(busy_seconds)
 "$bin" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_display_aggregates_only=true \
   --benchmark_out="$json" --benchmark_out_format=json >&2
+end_wall=$(date +%s.%N) end_busy=$(busy_seconds)
+times >"$work/times.end"
+start_ours=$(children_cpu_seconds "$work/times.start")
+end_ours=$(children_cpu_seconds "$work/times.end")
 
 errors=$(jq -r '.benchmarks[] | select(.error_occurred == true) | "\(.name): \(.error_message)"' "$json")
 if [ -n "$errors" ]; then
@@ -86,7 +114,13 @@ jq -r '
 
 {
   jq -r '.context | "wsreg_registry_bench, \(.date), \(.host_name): \(.num_cpus) CPUs at \(.mhz_per_cpu) MHz, load average \(.load_avg | map(. * 100 | round / 100) | join(" ")) at start; Google Benchmark library built as \(.library_build_type)"' "$json"
-  echo "min time ${min_time} s per run, medians of ${repetitions} repetitions; payload 64 bytes; null senders"
+  echo "source: $revision; min time ${min_time} s per run, medians of ${repetitions} repetitions; payload 64 bytes; null senders"
+  awk -v w0="$start_wall" -v w1="$end_wall" -v b0="$start_busy" -v b1="$end_busy" \
+      -v o0="$start_ours" -v o1="$end_ours" -v cpus="$(nproc)" 'BEGIN {
+    wall = w1 - w0; ours = o1 - o0; other = (b1 - b0) - ours; if (other < 0) other = 0
+    printf "during the run (%.0f s): the benchmarks used %.0f CPU-s, other processes %.0f CPU-s (%.0f %% of %d CPUs)\n",
+      wall, ours, other, 100 * other / (wall * cpus), cpus
+  }'
   awk -F, -v target="$target_ratio" '
     function human(x) {
       if (x >= 1e6) return sprintf("%.2fM", x / 1e6)

@@ -8,11 +8,13 @@
 
 #include "broadcast.hpp"
 #include "mixed_load.hpp"
+#include "publish.hpp"
 #include "single_ops.hpp"
 
 int main(int argc, char** argv) {
   inproc::register_single_ops();
   inproc::register_broadcasts();
+  inproc::register_publishes();
   inproc::register_mixed_loads();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

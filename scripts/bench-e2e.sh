@@ -6,6 +6,8 @@
 # see benchmarks/e2e/README.md):
 #   actor, mutex             wsreg_bench_server --policy P --frame-once on
 #   actor-copy, mutex-copy   wsreg_bench_server --policy P --frame-once off
+#   actor-publish, mutex-publish  wsreg_bench_server --policy P --publish: every
+#                            connection in one topic, ticks published to it
 #   raw                      raw_wspp_server (websocketpp's own broadcast pattern)
 #   node                     node benchmarks/e2e/ws_server.js (npm ws)
 #   raw-rb4096, raw-rb1024   raw_wspp_server --read-buffer-size 4096 / 1024 (not by default)
@@ -22,8 +24,9 @@
 # (--start-after-connections N), so the window measures the steady state.
 #
 # Environment: SIZES ("1000 5000 10000 15000"), VARIANTS ("actor mutex raw node
-# actor-copy mutex-copy"), COPY_SIZES ("1000 10000": sizes the -copy variants
-# run at), KINDS ("idle latency throughput"), RUNS (3), DURATION (10),
+# actor-copy mutex-copy actor-publish mutex-publish"), COPY_SIZES ("1000 10000":
+# sizes the -copy variants run at), PUBLISH_SIZES ("10 1000 10000": the only
+# sizes the -publish variants run at, added to SIZES for them alone), KINDS ("idle latency throughput"), RUNS (3), DURATION (10),
 # IDLE_DURATION (2), THREADS (1), SOURCE_ADDRESSES (3), LATENCY_RATE (10),
 # OFFERED (1000000), CONNECT_TIMEOUT (60), QUIET_WAIT (30: seconds to wait for
 # other processes to leave the CPU before each run), QUIET_MAX_CORES (0.25),
@@ -46,6 +49,7 @@ smoke=${SMOKE:-0}
 if [ "$smoke" = 1 ]; then
   sizes=${SIZES:-100}
   copy_sizes=${COPY_SIZES:-$sizes}
+  publish_sizes=${PUBLISH_SIZES:-$sizes}
   runs=${RUNS:-1}
   duration=${DURATION:-2}
   idle_duration=${IDLE_DURATION:-2}
@@ -58,6 +62,7 @@ if [ "$smoke" = 1 ]; then
 else
   sizes=${SIZES:-"1000 5000 10000 15000"}
   copy_sizes=${COPY_SIZES:-"1000 10000"}
+  publish_sizes=${PUBLISH_SIZES:-"10 1000 10000"}
   runs=${RUNS:-3}
   duration=${DURATION:-10}
   idle_duration=${IDLE_DURATION:-2}
@@ -68,7 +73,7 @@ else
   out_dir=${OUT_DIR:-$root/benchmarks/results}
   keep_out=1
 fi
-variants=${VARIANTS:-"actor mutex raw node actor-copy mutex-copy"}
+variants=${VARIANTS:-"actor mutex raw node actor-copy mutex-copy actor-publish mutex-publish"}
 kinds=${KINDS:-"idle latency throughput"}
 threads=${THREADS:-1}
 source_addresses=${SOURCE_ADDRESSES:-3}
@@ -205,6 +210,8 @@ server_command() {
     actor | mutex) cmd=("$wsreg_bin" --policy "$variant" --frame-once on "${common[@]}") ;;
     actor-copy | mutex-copy)
       cmd=("$wsreg_bin" --policy "${variant%-copy}" --frame-once off "${common[@]}") ;;
+    actor-publish | mutex-publish)
+      cmd=("$wsreg_bin" --policy "${variant%-publish}" --frame-once on --publish "${common[@]}") ;;
     raw) cmd=("$raw_bin" "${common[@]}") ;;
     raw-rb4096) cmd=("$raw_bin" --read-buffer-size 4096 "${common[@]}") ;;
     raw-rb1024) cmd=("$raw_bin" --read-buffer-size 1024 "${common[@]}") ;;
@@ -366,10 +373,15 @@ run_one() {
 # --- all runs --------------------------------------------------------------------
 
 start_time=$SECONDS
-for n in $sizes; do
+all_sizes=$(printf '%s\n' $sizes $publish_sizes | sort -n -u | tr '\n' ' ')
+for n in $all_sizes; do
   for kind in $kinds; do
     for run in $(seq "$runs"); do
       for variant in $variants; do
+        case $variant in
+          *-publish) case " $publish_sizes " in *" $n "*) ;; *) continue ;; esac ;;
+          *) case " $sizes " in *" $n "*) ;; *) continue ;; esac ;;
+        esac
         case $variant in
           *-copy) case " $copy_sizes " in *" $n "*) ;; *) continue ;; esac ;;
         esac

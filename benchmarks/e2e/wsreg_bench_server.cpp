@@ -5,7 +5,10 @@
 //
 // Usage: wsreg_bench_server [--address 127.0.0.1] [--port 0] [--threads 1]
 //          [--policy actor|mutex] [--rate 10] [--max-buffered-bytes 1048576]
-//          [--frame-once on|off] [--start-after-connections 0]
+//          [--frame-once on|off] [--start-after-connections 0] [--publish]
+// --publish: every connection subscribes to one topic when it opens, and
+// each tick is published to that topic instead of broadcast (the same
+// recipients, through the topic path).
 // Prints "wsreg_bench_server: listening on port N (...)" when ready; stops
 // on SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
 #include <chrono>
@@ -30,7 +33,11 @@ struct BenchArguments {
   std::size_t max_buffered_bytes = 1024 * 1024;
   std::string frame_once = "on";
   std::size_t start_after_connections = 0;
+  bool publish = false;
 };
+
+/// The one topic of --publish runs.
+const std::string topic = "ticks";
 
 template <class Policy>
 int run(examples::StopSignals& signals, const examples::ServerArguments& args,
@@ -46,10 +53,14 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
   options.ping_interval = std::chrono::milliseconds(0);
   options.idle_timeout = std::chrono::milliseconds(0);
   wsreg::wspp::Server<Policy> server(registry, options);
+  if (bench.publish) {
+    server.set_open_handler([&registry](wsreg::ConnectionId id) { registry.subscribe(id, topic); });
+  }
 
-  char extra[96];
-  std::snprintf(extra, sizeof extra, ", rate %g Hz, max-buffered-bytes %zu, frame-once %s",
-                bench.rate_hz, bench.max_buffered_bytes, bench.frame_once.c_str());
+  char extra[128];
+  std::snprintf(extra, sizeof extra, ", rate %g Hz, max-buffered-bytes %zu, frame-once %s%s",
+                bench.rate_hz, bench.max_buffered_bytes, bench.frame_once.c_str(),
+                bench.publish ? ", publish" : "");
   if (!examples::listen_and_report(server, args, "wsreg_bench_server", extra)) return 1;
 
   // --rate 0: no ticker at all (idle-memory runs). Ticks before
@@ -64,7 +75,12 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
         started = true;
       }
       e2e::TickText text;
-      registry.broadcast(wsreg::Payload::text(std::string(text.format(seq))));
+      wsreg::Payload tick = wsreg::Payload::text(std::string(text.format(seq)));
+      if (bench.publish) {
+        registry.publish(topic, std::move(tick));
+      } else {
+        registry.broadcast(std::move(tick));
+      }
       // Under ActorPolicy this waits until the actor has handed the tick to
       // every connection, so its mailbox never runs ahead of the sockets;
       // under MutexPolicy broadcast has already done so and flush is a no-op.
@@ -106,6 +122,9 @@ int main(int argc, char** argv) {
   app.add_option("--start-after-connections", bench.start_after_connections,
                  "tick only once this many connections are open (0: from the start)")
       ->capture_default_str();
+  app.add_flag("--publish", bench.publish,
+               "subscribe every connection to one topic and publish ticks to it instead of "
+               "broadcasting");
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
   examples::StopSignals signals;  // before any thread and before the port is printed

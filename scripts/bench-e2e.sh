@@ -33,6 +33,9 @@
 # PLOT (1), OUT_DIR (benchmarks/results).
 # SMOKE=1: sizes 100, 2 s windows, one run, all variants, results in a temporary
 # directory (kept with KEEP_RESULTS=1), no plots; for CI.
+# REPORT_ONLY=1: no runs; the tables, the efficiency column and the plots are
+# made again from OUT_DIR/e2e.csv and e2e-send-floor.json (pass the VARIANTS
+# that were run).
 #
 # Exit status: 0 when every run completed; 1 when a server or client crashed,
 # failed to start or stop, or a ticking run delivered nothing (missed
@@ -96,11 +99,16 @@ die() { say "$*"; exit 1; }
 
 # --- prerequisites -------------------------------------------------------------
 
-for bin in "$wsreg_bin" "$raw_bin" "$floor_bin" "$client_bin"; do
-  [ -x "$bin" ] || die "$bin is missing; build first: cmake --build $build -j2"
-done
+report_only=${REPORT_ONLY:-0}
+if [ "$report_only" = 1 ]; then
+  keep_out=1
+else
+  for bin in "$wsreg_bin" "$raw_bin" "$floor_bin" "$client_bin"; do
+    [ -x "$bin" ] || die "$bin is missing; build first: cmake --build $build -j2"
+  done
+fi
 wants_node=0
-case " $variants " in *" node "*) wants_node=1 ;; esac
+[ "$report_only" = 1 ] || case " $variants " in *" node "*) wants_node=1 ;; esac
 missing=()
 command -v jq >/dev/null || missing+=(jq)
 command -v ss >/dev/null || missing+=(iproute2)
@@ -223,6 +231,7 @@ server_command() {
 
 # --- the send() floor ----------------------------------------------------------
 
+if [ "$report_only" != 1 ]; then
 say "send floor: $floor_sends sends at K = $floor_connections, TCP_NODELAY off and on"
 wait_quiet
 floor_off=$("$floor_bin" --connections "$floor_connections" --sends "$floor_sends" --nodelay off) ||
@@ -232,12 +241,16 @@ floor_on=$("$floor_bin" --connections "$floor_connections" --sends "$floor_sends
   die "send_floor failed"
 jq -n --argjson off "$floor_off" --argjson on "$floor_on" '{nodelay_off: $off, nodelay_on: $on}' \
   >"$floor_json"
+fi
 
-# Sends per CPU-second at the largest K <= N (the smallest K if none), with
-# TCP_NODELAY as the variant has it (ws sets it; websocketpp does not).
+# The reference of the efficiency figure: sends per CPU-second at the largest
+# K <= N (the smallest K if none) with TCP_NODELAY on, where every send() puts
+# one segment on the wire. (Without TCP_NODELAY, Nagle merges consecutive
+# sends to a socket whose last segment is not yet acknowledged; how often
+# depends on how far the reader lags, so that figure swings with the load on
+# the machine, from 160k to 830k at K = 1,000.) Same reference for every variant.
 floor_for() {
-  local n=$1 key=nodelay_off
-  [ "$2" = node ] && key=nodelay_on
+  local n=$1 key=nodelay_on
   jq -r --argjson n "$n" --arg key "$key" '
     .[$key].results as $r
     | ([$r[] | select(.connections <= $n)] | max_by(.connections)) // ($r | min_by(.connections))
@@ -253,7 +266,6 @@ columns+=",client_cpu_window_s,server_cpu_window_s,host_cpu_window_s,other_cpu_w
 columns+=",server_rss_base_kib,server_rss_kib,rss_per_connection_kib,offered_per_s"
 columns+=",delivered_per_s,frames_per_server_cpu_s,send_floor_per_cpu_s,efficiency"
 columns+=",server_sent,server_dropped"
-echo "$columns" >"$csv"
 failures=0
 
 run_one() {
@@ -372,6 +384,8 @@ run_one() {
 
 # --- all runs --------------------------------------------------------------------
 
+if [ "$report_only" != 1 ]; then
+echo "$columns" >"$csv"
 start_time=$SECONDS
 all_sizes=$(printf '%s\n' $sizes $publish_sizes | sort -n -u | tr '\n' ' ')
 for n in $all_sizes; do
@@ -391,6 +405,24 @@ for n in $all_sizes; do
   done
 done
 say "all runs done in $((SECONDS - start_time)) s; $failures failed"
+fi
+[ -s "$csv" ] && [ -s "$floor_json" ] || die "no results in $out_dir"
+
+# The efficiency columns again from the floor file, so that a change of
+# reference (floor_for) applies to old results too (REPORT_ONLY=1).
+floors=""
+for n in $(awk -F, 'NR > 1 {print $3}' "$csv" | sort -n -u); do
+  floors+="$n:$(floor_for "$n" any) "
+done
+awk -F, -v OFS=, -v floors="$floors" '
+  BEGIN { n = split(floors, f, " "); for (i = 1; i <= n; i++) { split(f[i], kv, ":"); floor[kv[1]] = kv[2] } }
+  NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; print; next }
+  NF >= idx["efficiency"] {
+    $idx["send_floor_per_cpu_s"] = floor[$idx["connections"]]
+    fpc = $idx["frames_per_server_cpu_s"]
+    $idx["efficiency"] = (fpc != "" && floor[$idx["connections"]] > 0) ? sprintf("%.3f", fpc / floor[$idx["connections"]]) : ""
+  }
+  { print }' "$csv" >"$csv.tmp" && mv "$csv.tmp" "$csv"
 
 # --- tables ----------------------------------------------------------------------
 
@@ -469,7 +501,11 @@ summary() {
 }
 
 {
-  echo "End-to-end broadcast benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, threads $threads,"
+  if [ "$report_only" = 1 ]; then
+    echo "End-to-end broadcast benchmark: tables made $(date -u +%Y-%m-%dT%H:%MZ) from $csv,"
+  else
+    echo "End-to-end broadcast benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, threads $threads,"
+  fi
   echo "$runs run(s) per cell; each cell is the median of the runs (min/sum where said),"
   echo "(x.xx) = ratio to raw in the same row."
   echo
@@ -486,7 +522,7 @@ summary() {
   table latency server_cpu_window_s median "%.2f" "LATENCY ($latency_rate Hz): server CPU s in the ${duration} s window"
   table throughput delivered_per_s median "%.0f" "THROUGHPUT ($offered frames/s offered, max-buffered-bytes $throughput_bound): delivered frames/s"
   table throughput frames_per_server_cpu_s median "%.0f" "THROUGHPUT: delivered frames per server CPU-second"
-  table throughput efficiency median "%.3f" "THROUGHPUT: efficiency = frames per server CPU-s / send floor (same K, same TCP_NODELAY)"
+  table throughput efficiency median "%.3f" "THROUGHPUT: efficiency = frames per server CPU-s / send floor (K <= N, TCP_NODELAY on); > 1: several frames per send()"
   table throughput min_ticks_per_connection median "%d" "THROUGHPUT: fewest ticks one connection got in the window"
   table throughput server_cpu_window_s median "%.2f" "THROUGHPUT: server CPU s in the ${duration} s window"
   table throughput client_cpu_window_s median "%.2f" "THROUGHPUT: client CPU s in the ${duration} s window"
@@ -498,7 +534,7 @@ summary() {
                     $idx["other_cpu_window_s"] / $idx["window_s"] > 0.1 { n++ } END { print n + 0 }' "$csv")
   echo
   echo "Runs in which other processes used more than 0.1 core during the window: $others"
-  echo "Failed runs: $failures (see the status column of e2e.csv)"
+  echo "Failed runs: $(awk -F, 'NR > 1 && $7 ~ /^fail/ {n++} END {print n + 0}' "$csv") (see the status column of e2e.csv)"
 } >"$tables"
 cat "$tables"
 

@@ -130,6 +130,7 @@ jq -r '
     NR == 1 { next }
     # Sizes and thread counts in the order the binary ran them (ascending).
     $2 == "broadcast" { ns[$3, $4] = $7; if (!($4 in seen_size)) { seen_size[$4]; sizes[++n_sizes] = $4 } }
+    $2 == "publish" { pub[$3, $4] = $7; if (!($4 in seen_subs)) { seen_subs[$4]; subs[++n_subs] = $4 } }
     $2 == "mixed" { mixed[$3, $5] = $6; if (!($5 in seen_threads)) { seen_threads[$5]; threads[++n_threads] = $5 } }
     $2 == "churn" || $2 == "send_existing" || $2 == "send_unknown" { single[$2, $3] = $6 }
     END {
@@ -147,6 +148,18 @@ jq -r '
         if (f > 0 && ns["actor", r] / f > target) verdict = "MISSED by actor"
         if (f > 0 && ns["mutex", r] / f > target) verdict = (verdict == "met" ? "MISSED by mutex" : verdict " and mutex")
         print line "  " verdict
+      }
+      printf "\nPublish: ns per subscriber, a topic of S subscribers in a registry of 10,000 more (ratio to the broadcast floor at 1,000)\n"
+      printf "%11s %16s %16s %16s\n", "subscribers", "actor", "actor_roundtrip", "mutex"
+      f = ns["floor", 1000]
+      for (i = 1; i <= n_subs; i++) {
+        r = subs[i]; line = sprintf("%11s", r)
+        split("actor actor_roundtrip mutex", pv, " ")
+        for (v = 1; v <= 3; v++) {
+          cell = ((pv[v], r) in pub && f > 0) ? sprintf("%.2f (%.2fx)", pub[pv[v], r], pub[pv[v], r] / f) : "-"
+          line = line sprintf(" %16s", cell)
+        }
+        print line
       }
       printf "\nMixed load: operations per second (95 %% sends, 5 %% add/remove, 10,000 connections)\n"
       printf "%8s %12s %12s %12s\n", "threads", "actor", "mutex", "naive"

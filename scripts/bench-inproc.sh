@@ -23,6 +23,14 @@ bin="$build/benchmarks/inproc/wsreg_registry_bench"
   echo "bench-inproc: $bin is missing; build the target wsreg_registry_bench first" >&2
   exit 1
 }
+# A binary older than its sources would be measured under the wrong revision.
+stale=$(find "$root/include" "$root/benchmarks/inproc" \( -name '*.hpp' -o -name '*.cpp' \) \
+  -newer "$bin" -print -quit)
+if [ -n "$stale" ]; then
+  echo "bench-inproc: $bin is older than $stale; rebuild it first" \
+    "(cmake --build $build --target wsreg_registry_bench)" >&2
+  exit 1
+fi
 command -v jq >/dev/null || { echo "bench-inproc: jq is missing (apt-get install jq)" >&2; exit 1; }
 
 # The project target: every policy delivers a broadcast at no more than this
@@ -149,8 +157,8 @@ jq -r '
         if (f > 0 && ns["mutex", r] / f > target) verdict = (verdict == "met" ? "MISSED by mutex" : verdict " and mutex")
         print line "  " verdict
       }
-      printf "\nPublish: ns per subscriber, a topic of S subscribers in a registry of 10,000 more (ratio to the broadcast floor at 1,000)\n"
-      printf "%11s %16s %16s %16s\n", "subscribers", "actor", "actor_roundtrip", "mutex"
+      if (n_subs > 0) printf "\nPublish: ns per subscriber, a topic of S subscribers in a registry of 10,000 more (ratio to the broadcast floor at 1,000)\n"
+      if (n_subs > 0) printf "%11s %16s %16s %16s\n", "subscribers", "actor", "actor_roundtrip", "mutex"
       f = ns["floor", 1000]
       for (i = 1; i <= n_subs; i++) {
         r = subs[i]; line = sprintf("%11s", r)

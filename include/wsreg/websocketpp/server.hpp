@@ -178,7 +178,8 @@ class Server {
     if (ec) return;
     port_.store(local.port(), std::memory_order_release);
     asio::post(strand_, [this] {
-      accept_next();
+      const std::size_t accepts = std::max<std::size_t>(1, options_.pending_accepts);
+      for (std::size_t i = 0; i < accepts; ++i) accept_next();
       arm_heartbeat();
     });
     if (owned_io_ && threads_.empty()) {
@@ -304,7 +305,9 @@ class Server {
   // --- accept loop (server strand) ---------------------------------------
 
   // Replaces websocketpp's server::start_accept, which retries at once on
-  // every error: out of file descriptors, that is a busy loop.
+  // every error (out of file descriptors, that is a busy loop) and keeps a
+  // single accept pending. Here ServerOptions::pending_accepts accepts are
+  // pending at once; each completion starts one more.
   void accept_next() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -359,6 +362,9 @@ class Server {
       accept_next();  // ECONNABORTED and the like: that client only
       return;
     }
+    // This accept slot waits for the back-off timer; if it is already
+    // running (another slot failed first), it waits with it.
+    if (++paused_accepts_ > 1) return;
     backoff_ = std::clamp(backoff_ * 2, options_.accept_backoff_min, options_.accept_backoff_max);
     detail::ServerCounters::bump(counters_->accept_backoffs);
     std::fprintf(stderr, "wsreg: accept failed (%s); pausing accepts for %lld ms\n",
@@ -370,7 +376,10 @@ class Server {
     }
     accept_timer_.expires_after(backoff_);
     accept_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& wait_ec) {
-      if (!wait_ec) accept_next();
+      const std::size_t paused = std::exchange(paused_accepts_, 0);
+      if (!wait_ec) {
+        for (std::size_t i = 0; i < paused; ++i) accept_next();
+      }
       finish_pending();
     }));
   }
@@ -662,6 +671,7 @@ class Server {
   asio::steady_timer accept_timer_;     // strand_ only
   asio::steady_timer heartbeat_timer_;  // strand_ only
   std::chrono::milliseconds backoff_{0};  // strand_ only
+  std::size_t paused_accepts_ = 0;        // strand_ only: slots waiting for accept_timer_
   std::vector<std::pair<ConnectionPtr, Request>> sweep_work_;  // strand_ only
   Endpoint endpoint_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;

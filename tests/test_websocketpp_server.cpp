@@ -195,7 +195,9 @@ TEMPLATE_LIST_TEST_CASE("an exception from a handler closes only that connection
   server.listen("127.0.0.1", 0);
   ClientPool pool;
   pool.connect(url_of(server.port()), 2);
-  REQUIRE(wait_until([&] { return registry.size() == 2; }));
+  // Both sides open: the server registers a connection before the client
+  // has read the 101, and a client send before that is refused.
+  REQUIRE(wait_until([&] { return pool.opened() == 2 && registry.size() == 2; }));
 
   pool.send(0, "throw", websocketpp::frame::opcode::text);
   REQUIRE(wait_until([&] { return pool.ended() == 1; }));

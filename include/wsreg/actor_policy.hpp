@@ -364,11 +364,7 @@ class BasicActorPolicy {
   void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {
     // Sender::send cannot change the recipients during this loop: registry
     // calls made from inside it are queued, not applied.
-    detail::DeliveryTally tally;
-    for (const detail::Member& m : recipients) {
-      if (m.id != except) tally.record(m.sender->send(payload));
-    }
-    tally.flush_into(counters_);
+    detail::deliver(recipients, payload, except, counters_);
   }
 
   void apply(Command& command) noexcept {

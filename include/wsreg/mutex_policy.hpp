@@ -264,11 +264,7 @@ class BasicMutexPolicy {
   void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {
     // No lock here: a Sender may block briefly on its own mutex, or call
     // back into the registry, without stalling other registry calls.
-    detail::DeliveryTally tally;
-    for (const detail::Member& m : recipients) {
-      if (m.id != except) tally.record(m.sender->send(payload));
-    }
-    tally.flush_into(counters_);
+    detail::deliver(recipients, payload, except, counters_);
   }
 
   // This mutex synchronizes all access to state_ and handler_.

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "wsreg/detail/stats_counters.hpp"
+#include "wsreg/payload.hpp"
 #include "wsreg/sender.hpp"
 
 namespace wsreg::detail {
@@ -20,6 +22,19 @@ struct Member {
   std::shared_ptr<Sender> sender;
 };
 using Members = std::vector<Member>;
+
+/// Calls Sender::send(payload) once on every recipient but `except`, then
+/// adds the results to `counters` (once, not per recipient). The one
+/// delivery loop of both policies, for broadcast and publish; the caller
+/// holds no lock (MutexPolicy) or is the actor thread (ActorPolicy).
+inline void deliver(const Members& recipients, const Payload& payload, ConnectionId except,
+                    StatsCounters& counters) {
+  DeliveryTally tally;
+  for (const Member& m : recipients) {
+    if (m.id != except) tally.record(m.sender->send(payload));
+  }
+  tally.flush_into(counters);
+}
 
 /// A set of recipients kept dense for delivery: a vector to iterate (no node
 /// chasing on the fan-out path) plus an index for O(1) insert and erase

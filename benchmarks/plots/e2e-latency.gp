@@ -10,6 +10,7 @@ set datafile missing "?"
 
 set title "Broadcast latency, p99 (10 ticks/s to every connection, loopback)\n{/*0.85 CLOCK\\_REALTIME at receipt minus at send; median of runs; server and load client share 2 cores}"
 set xlabel "open connections"
+set xrange [0:*]
 set ylabel "p99 latency, ms (log scale)"
 set logscale y 10
 set format x "%.0f"

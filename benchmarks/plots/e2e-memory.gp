@@ -11,6 +11,7 @@ set datafile missing "?"
 
 set title "Server memory per idle WebSocket connection\n{/*0.85 (RSS with N open connections - RSS before any) / N; no ticks; median of runs}"
 set xlabel "open connections"
+set xrange [0:*]
 set ylabel "KiB per connection"
 set format x "%.0f"
 set yrange [0:*]

@@ -9,8 +9,9 @@ set output ARG2
 set datafile separator tab
 set datafile missing "?"
 
-set title "Broadcast throughput: frames delivered per second\n{/*0.85 1,000,000 frames/s offered (rate = 1M / connections), 64 KiB per-connection bound, ticks past it dropped; median of runs; 2 shared cores}"
+set title "Broadcast throughput: frames delivered per second\n{/*0.85 1M frames/s offered, 64 KiB per-connection bound; median of runs; 2 shared cores}"
 set xlabel "open connections"
+set xrange [0:*]
 set ylabel "delivered frames per second"
 set format x "%.0f"
 set format y "%.1s%c"

@@ -2,6 +2,7 @@
 #ifndef WSREG_PAYLOAD_HPP
 #define WSREG_PAYLOAD_HPP
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -84,18 +85,25 @@ class Payload {
   /// and runs at most once per Payload for the cached Tag; callers must treat
   /// the result as immutable.
   ///
-  /// Thread-safe: concurrent first calls run make() once (std::call_once);
-  /// the others wait for it. Afterwards O(1), no lock. If make() throws, the
-  /// exception propagates and a later call tries again.
+  /// Thread-safe: concurrent first calls run make() once (under a mutex in
+  /// the shared block); the others wait for it. Afterwards O(1): one acquire
+  /// load, no lock. If make() throws, the exception propagates and a later
+  /// call tries again. (Not std::call_once: libstdc++ builds it on
+  /// pthread_once, and an exception from the function left the flag stuck,
+  /// and the next call hanging, under ThreadSanitizer here; GCC bug 66146.)
   template <class Tag, class Make>
   auto encoded(Make&& make) const -> decltype(make()) {
     using Ptr = decltype(make());
     if (!block_) return make();
     const void* const key = &detail::encoding_key<Tag>;
-    std::call_once(block_->encoded_once, [&] {
-      block_->encoded = make();
-      block_->encoded_tag = key;
-    });
+    if (!block_->encoded_ready.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(block_->encoded_mutex);
+      if (!block_->encoded_ready.load(std::memory_order_relaxed)) {
+        block_->encoded = make();  // if it throws, nothing is set
+        block_->encoded_tag = key;
+        block_->encoded_ready.store(true, std::memory_order_release);
+      }
+    }
     if (block_->encoded_tag != key) return make();
     return std::static_pointer_cast<typename Ptr::element_type>(block_->encoded);
   }
@@ -106,8 +114,10 @@ class Payload {
     Block(Opcode op, std::string b) : bytes(std::move(b)), opcode(op) {}
     const std::string bytes;
     const Opcode opcode;
-    // Written once, inside encoded_once; read only after call_once returned.
-    mutable std::once_flag encoded_once;
+    // encoded and encoded_tag are written once, under encoded_mutex, before
+    // encoded_ready is set (release); read only after it was seen set (acquire).
+    mutable std::mutex encoded_mutex;
+    mutable std::atomic<bool> encoded_ready{false};
     mutable std::shared_ptr<void> encoded;
     mutable const void* encoded_tag = nullptr;
   };

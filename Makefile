@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test stress check check-tsan check-asan demo bench bench-smoke clean
+.PHONY: all deps configure build test stress check check-tsan check-asan conformance demo bench bench-smoke clean
 
 all: build
 
@@ -46,6 +46,12 @@ check-asan: deps
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS="detect_leaks=1 halt_on_error=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
 	  ctest --output-on-failure -LE stress
+
+# RFC 6455 conformance: the Autobahn|Testsuite (cases 1.* to 10.*) against
+# echo_server under both policies, with 1 and 2 io threads; skipped with a
+# message where the suite is not installed (../shared/autobahn, or AUTOBAHN=).
+conformance: build
+	bash scripts/conformance.sh $(BUILD)
 
 # broadcast_server under each policy, 1,000 real connections for 10 s each.
 demo: build

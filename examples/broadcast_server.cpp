@@ -31,6 +31,7 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args, d
   wsreg::ConnectionRegistry<Policy> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
+  options.max_message_size = args.max_message_size;
   wsreg::wspp::Server<Policy> server(registry, options);
 
   server.set_message_handler([&registry](wsreg::ConnectionId, wsreg::Payload message) {
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   CLI::App app{"wsreg broadcast server: ticks to every connection, relays text to all"};
   examples::ServerArguments args;
   args.add_to(app);
+  args.add_message_size_to(app);
   double rate_hz = 10;
   app.add_option("--rate", rate_hz, "ticks per second sent to every connection")
       ->check(CLI::Range(0.01, 100000.0))

@@ -1,6 +1,7 @@
 // echo_server: echoes each message to its sender, opcode preserved, through
 // the registry.
 // Usage: echo_server [--address 0.0.0.0] [--port 9002] [--threads 1] [--policy actor|mutex]
+//                    [--max-message-size 1048576]
 #include <chrono>
 #include <cstdio>
 
@@ -17,6 +18,7 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args) {
   wsreg::ConnectionRegistry<Policy> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
+  options.max_message_size = args.max_message_size;
   wsreg::wspp::Server<Policy> server(registry, options);
 
   // The message arrives as a Payload that took websocketpp's buffer by move;
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   CLI::App app{"wsreg echo server: echoes each WebSocket message to its sender"};
   examples::ServerArguments args;
   args.add_to(app);
+  args.add_message_size_to(app);
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
   examples::StopSignals signals;  // before any thread and before the port is printed

@@ -15,10 +15,12 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -424,7 +426,7 @@ TEMPLATE_LIST_TEST_CASE("shutdown with 1000 open connections, 10 of them stalled
     CHECK(server.stats().slow_consumer_closes == 0);
 
     const auto start = Clock::now();
-    std::shared_future<void> done = server.shutdown(grace);
+    wsreg::wspp::ShutdownFuture done = server.shutdown(grace);
     std::size_t going_away = 0;
     for (auto& client : answering) {
       if (client.read_until_close(std::chrono::seconds(5)) == 1001) {
@@ -589,4 +591,66 @@ TEMPLATE_LIST_TEST_CASE("an open handler may send to its own id and read the reg
     received.insert(record.last_payload);
   }
   CHECK(received == expected);  // each connection got its own welcome, and only that
+}
+
+TEMPLATE_LIST_TEST_CASE("heartbeat settings that could close a live client are refused when the "
+                        "Server is constructed, with an error naming both",
+                        "[websocketpp][liveness][heartbeat]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  const std::pair<long, long> refused[] = {{3000, 1000}, {2000, 2000}, {1000, 1250}, {1000, 1100},
+                                           {1000, 1999}};
+  for (const auto& [ping, idle] : refused) {
+    INFO("ping_interval " << ping << " ms, idle_timeout " << idle << " ms");
+    ServerOptions options;
+    options.ping_interval = milliseconds(ping);
+    options.idle_timeout = milliseconds(idle);
+    try {
+      Server<TestType> server(registry, options);
+      FAIL("constructed");
+    } catch (const std::invalid_argument& e) {
+      CHECK_THAT(e.what(), Catch::Contains("idle_timeout (" + std::to_string(idle) + " ms)"));
+      CHECK_THAT(e.what(), Catch::Contains("ping_interval (" + std::to_string(ping) + " ms)"));
+    }
+  }
+  const std::pair<long, long> accepted[] = {{1000, 2000}, {0, 1000}, {1000, 0}, {0, 0}};
+  for (const auto& [ping, idle] : accepted) {
+    INFO("ping_interval " << ping << " ms, idle_timeout " << idle << " ms");
+    ServerOptions options;
+    options.ping_interval = milliseconds(ping);
+    options.idle_timeout = milliseconds(idle);
+    CHECK_NOTHROW(Server<TestType>(registry, options));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("clients that send nothing but pong replies are never closed as idle at "
+                        "the tightest heartbeat allowed",
+                        "[websocketpp][liveness][heartbeat]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  ServerOptions options;
+  options.threads = 2;
+#ifdef WSREG_SANITIZED
+  options.ping_interval = milliseconds(300);  // sanitized code answers 5-15 times slower
+#else
+  options.ping_interval = milliseconds(100);
+#endif
+  options.idle_timeout = options.ping_interval * 2;  // the rule's limit
+  Server<TestType> server(registry, options);
+  server.listen("127.0.0.1", 0);
+  constexpr std::size_t clients = 50;
+  ClientPool pool;  // websocketpp clients: they send nothing but pongs
+  pool.connect(url_of(server.port()), clients);
+  REQUIRE(wait_until([&] { return pool.opened() == clients && registry.size() == clients; }));
+  // 20 pings each: 20 ping intervals of nothing but pings and pongs.
+  CHECK(wait_until([&] { return server.stats().pings_sent >= clients * 20; },
+                   std::chrono::seconds(60)));
+  CHECK(server.stats().idle_closes == 0);
+  CHECK(pool.ended() == 0);
+  CHECK(registry.size() == clients);
+  std::printf("[liveness] %s: %zu pong-only clients, ping_interval %lld ms, idle_timeout %lld ms: "
+              "%llu pings, %llu idle closes\n",
+              policy_name<TestType>(), clients,
+              static_cast<long long>(options.ping_interval.count()),
+              static_cast<long long>(options.idle_timeout.count()),
+              static_cast<unsigned long long>(server.stats().pings_sent),
+              static_cast<unsigned long long>(server.stats().idle_closes));
 }

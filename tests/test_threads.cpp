@@ -134,6 +134,14 @@ class Churner {
     client_.set_open_handler([this](websocketpp::connection_hdl h) {
       const std::size_t i = client_.get_con_from_hdl(h)->pool_index;
       opened_.fetch_add(1);
+      if (stopping_.load()) {
+        // A reconnect that was still resolving or connecting when stop()
+        // closed the sockets: close it too, or the io thread never runs out
+        // of work and stop() waits for ever.
+        std::error_code ignored;
+        client_.get_con_from_hdl(h)->get_raw_socket().close(ignored);
+        return;
+      }
       std::exponential_distribution<double> life(life_);
       auto& timer = slots_[i].timer;
       timer = std::make_unique<asio::steady_timer>(io_);
@@ -218,7 +226,6 @@ void run_churn(std::chrono::milliseconds duration) {
   std::mutex ids_mutex;  // This mutex synchronizes all access to ids.
   std::vector<ConnectionId> ids;
   std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> handler_exceptions{0};
   DelayedReplies<ConnectionRegistry<Policy>> replies(registry);
 
   server.set_open_handler([&](ConnectionId id) {
@@ -280,8 +287,9 @@ void run_churn(std::chrono::milliseconds duration) {
   CHECK(drained);
   CHECK(churner.opened() > 200);  // the clients really came and went
   CHECK(churner.misdelivered() == 0);
+  // A handler that threw would have closed its connection with 1011 and
+  // been counted here (Server's guard).
   CHECK(server_stats.handler_exceptions == 0);
-  CHECK(handler_exceptions.load() == 0);
   // Every send made (hello, push, reply) is counted exactly once.
   const std::uint64_t attempts = stats.connections_added + worker_sends.load() + replies_sent;
   CHECK(stats.messages_sent + stats.messages_dropped + stats.send_unknown == attempts);

@@ -20,6 +20,7 @@ struct ServerArguments {
   std::uint16_t port = 9002;
   std::size_t threads = 1;
   std::string policy = "actor";
+  std::size_t max_message_size = 1024 * 1024;
 
   /// Adds the options to `app`, with their defaults shown in --help.
   void add_to(CLI::App& app) {
@@ -31,6 +32,16 @@ struct ServerArguments {
         ->capture_default_str();
     app.add_option("--policy", policy, "registry policy: actor or mutex")
         ->check(CLI::IsMember({"actor", "mutex"}))
+        ->capture_default_str();
+  }
+
+  /// Adds --max-message-size (bytes; ServerOptions::max_message_size, past
+  /// which an inbound message closes its connection with 1009), for the
+  /// examples that take any message.
+  void add_message_size_to(CLI::App& app) {
+    app.add_option("--max-message-size", max_message_size,
+                   "largest inbound message in bytes (larger: close with 1009)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
         ->capture_default_str();
   }
 };

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include <websocketpp/config/asio_no_tls.hpp>
 
@@ -23,6 +24,8 @@ enum Request : std::uint8_t {
   request_slow_close = 2,      ///< close with 1008 "slow consumer"
   request_idle_close = 4,      ///< close with 1001 "idle timeout"
   request_ping = 8,            ///< send a ping
+  request_terminate = 16,      ///< drop the TCP connection now (shutdown deadline)
+  request_handshake_timeout = 32,  ///< drop it if its opening handshake is still going on
 };
 
 /// Per-connection state the adapter keeps inside each websocketpp
@@ -30,8 +33,27 @@ enum Request : std::uint8_t {
 /// is needed to go from a connection to its id.
 struct ConnectionState {
   /// The registry id while registered; no_connection before the open
-  /// handler and after the close or fail handler. Strand only.
-  ConnectionId wsreg_id = no_connection;
+  /// handler and after the close or fail handler. Set on the strand; taken
+  /// (exchanged for no_connection) by whichever of the close/fail handler
+  /// and the Server's destructor comes first, so a connection is removed
+  /// and its close handler called exactly once.
+  std::atomic<ConnectionId> wsreg_id{no_connection};
+  /// The Server's shared state, kept alive by every connection it created
+  /// (from get_connection() to the connection object's destruction), so no
+  /// websocketpp handler or timer of a connection can outlive what it calls.
+  std::shared_ptr<void> owner;
+  /// steady_clock time, in ns since its epoch, of the TCP accept; 0 before.
+  /// The Server's handshake deadline counts from it. Written on the
+  /// strand, read by the sweep.
+  std::atomic<std::int64_t> accepted_ns{0};
+  /// The opening handshake completed (the open handler ran). Written on
+  /// the strand, read by the sweep.
+  std::atomic<bool> opened{false};
+  /// The validate handler accepted the upgrade: the 101 response is being
+  /// written, so the handshake deadline no longer applies (dropping it now
+  /// could cut a connection whose client has already read its 101).
+  /// Written on the strand, read by the sweep.
+  std::atomic<bool> upgrading{false};
   /// Counted against ServerOptions::max_connections. Strand only.
   bool admitted = false;
   /// The TCP accept succeeded (so an early end is a failed handshake, not a
@@ -75,5 +97,8 @@ struct Config : ::websocketpp::config::asio {
 };
 
 }  // namespace wsreg::wspp
+
+// RFC 6455 fixes to websocketpp 0.8.2's hybi13 processor for this Config.
+#include "wsreg/websocketpp/detail/hybi13_fixes.hpp"
 
 #endif  // WSREG_WEBSOCKETPP_CONFIG_HPP

@@ -9,11 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <future>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -35,7 +38,9 @@
 #include <asio/strand.hpp>
 #include <websocketpp/server.hpp>
 
+#include "wsreg/actor_policy.hpp"
 #include "wsreg/connection_registry.hpp"
+#include "wsreg/mutex_policy.hpp"
 #include "wsreg/payload.hpp"
 #include "wsreg/prometheus.hpp"
 #include "wsreg/sender.hpp"
@@ -43,6 +48,7 @@
 #include "wsreg/websocketpp/detail/server_counters.hpp"
 #include "wsreg/websocketpp/server_options.hpp"
 #include "wsreg/websocketpp/server_stats.hpp"
+#include "wsreg/websocketpp/shutdown_future.hpp"
 
 namespace wsreg::wspp {
 
@@ -52,17 +58,28 @@ namespace wsreg::wspp {
 /// What it does: a connection is added to the registry when its WebSocket
 /// opens (never before: a failed or refused handshake leaves no entry) and
 /// removed when it closes or fails, however that happens (close frame, TCP
-/// FIN, reset, timeout), exactly once. Each incoming message goes to the
-/// message handler with the connection id. Outgoing data goes through the
-/// registry, whose entries send with websocketpp's error_code overloads
-/// only and within ServerOptions::max_buffered_bytes per connection. The
-/// limits, heartbeat and accept back-off of ServerOptions apply per
-/// connection: one bad client never affects another or the process.
+/// FIN, reset, timeout, shutdown, the Server's destruction), exactly once,
+/// followed by exactly one call of the close handler. Each incoming message
+/// goes to the message handler with the connection id. Outgoing data goes
+/// through the registry, whose entries send with websocketpp's error_code
+/// overloads only and within ServerOptions::max_buffered_bytes per
+/// connection. The limits, heartbeat, handshake deadline and accept back-off
+/// of ServerOptions apply per connection: one bad client never affects
+/// another or the process.
 ///
-/// Ownership: the Server owns the websocketpp endpoint, and in the first
-/// constructor's mode the io_context and its threads. It refers to, but does
-/// not own, the registry, which must outlive it. websocketpp owns each
-/// connection; the registry holds only a weak reference to it.
+/// Ownership: the Server owns, in the first constructor's mode, the
+/// io_context and its threads. Everything its handlers touch (the
+/// websocketpp endpoint, the counters, the handlers you set, the table of
+/// connections) lives in a shared state that every websocketpp connection
+/// keeps alive from its creation to its destruction, and that every timer
+/// and posted task of the Server keeps alive until it has run (the model of
+/// Boost.Beast's chat-multi sessions and their shared_from_this): no
+/// websocketpp handler, timer or task can run on freed memory, whatever
+/// order things are destroyed in. The Server refers to, but does not own,
+/// the registry, which must outlive it; after the Server's destructor
+/// returns, nothing of it calls the registry or an application handler
+/// again. websocketpp owns each connection; the registry holds only a weak
+/// reference to it.
 ///
 /// Threads: websocketpp calls the handlers on the io_context's threads, one
 /// connection's handlers never concurrently (its strand). Handlers may call
@@ -70,13 +87,14 @@ namespace wsreg::wspp {
 /// connections close. ActorPolicy's size/stats/flush wait for the actor: that
 /// cannot deadlock (the actor never waits for an io thread), but it holds the
 /// io thread while the actor works through its mailbox; size_approx and
-/// stats_approx never wait. An exception thrown by a handler is
-/// caught here and closes that connection with 1011 (RFC 6455 section
-/// 7.4.1, internal error); it never reaches the io_context.
+/// stats_approx never wait. An exception thrown by a handler is caught here
+/// and closes that connection with 1011 (RFC 6455 section 7.4.1, internal
+/// error); so is one from the Server's own code on a connection's path (a
+/// std::bad_alloc); neither ever reaches websocketpp or the io_context.
 ///
 /// Thread safety: Distinct objects: Safe. Shared objects: Unsafe, except
-/// shutdown(), stats(), port() and the accessors, which are thread-safe.
-/// Set handlers before listen().
+/// shutdown(), async_shutdown(), stats(), port() and the accessors, which are
+/// thread-safe. Set handlers before listen().
 template <class Policy, class Data = std::monostate>
 class Server {
  public:
@@ -88,7 +106,8 @@ class Server {
   using Endpoint = ::websocketpp::server<Config>;
   /// Called with the sender's id and the message: its bytes (moved, not
   /// copied, out of websocketpp's buffer) and its opcode, ready to pass on to
-  /// ConnectionRegistry::send or broadcast as it is.
+  /// ConnectionRegistry::send or broadcast as it is. A text message is valid
+  /// UTF-8 (websocketpp checks it, and the Server completes its check).
   using MessageHandler = std::function<void(ConnectionId, Payload)>;
   /// Called when a connection was added to (open) or removed from (close)
   /// the registry.
@@ -97,95 +116,91 @@ class Server {
   /// fills in the response and returns true, or returns false to leave it
   /// to the Server (metrics_path, else 404).
   using HttpHandler = std::function<bool(const HttpRequest&, HttpResponse&)>;
+  /// Called once, on an io thread, when the shutdown that async_shutdown()
+  /// asked for has completed.
+  using ShutdownHandler = std::function<void()>;
 
   /// A server with its own io_context, run by `options.threads` threads that
-  /// start in listen(). Throws std::system_error if websocketpp's Asio
-  /// transport cannot be initialised.
+  /// start in listen(). Throws std::invalid_argument for options that
+  /// cannot work (see ServerOptions::idle_timeout), std::system_error if
+  /// websocketpp's Asio transport cannot be initialised.
   explicit Server(Registry& registry, ServerOptions options = {})
-      : registry_(registry),
-        options_(std::move(options)),
-        owned_io_(std::make_unique<asio::io_context>()),
-        io_(*owned_io_),
-        strand_(asio::make_strand(io_)),
-        accept_timer_(io_),
-        heartbeat_timer_(io_) {
-    init();
-  }
+      : owned_io_(std::make_unique<asio::io_context>()),
+        core_(std::make_shared<Core>(registry, *owned_io_, std::move(options))) {}
 
   /// A server on an io_context the application runs. The Server starts no
-  /// thread; the application must keep running `io` until the future of
-  /// shutdown() is ready, then destroy the Server, then stop `io`.
+  /// thread; the application must keep running `io` until the shutdown has
+  /// completed (shutdown()'s future is ready, or async_shutdown()'s handler
+  /// has run), then destroy the Server, then may stop `io`. Throws as the
+  /// other constructor.
   Server(Registry& registry, asio::io_context& io, ServerOptions options = {})
-      : registry_(registry),
-        options_(std::move(options)),
-        io_(io),
-        strand_(asio::make_strand(io_)),
-        accept_timer_(io_),
-        heartbeat_timer_(io_) {
-    init();
-  }
+      : core_(std::make_shared<Core>(registry, io, std::move(options))) {}
 
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Shuts down with no grace period if shutdown() was not called, then (own
-  /// io_context) waits for it, stops the io_context and joins its threads.
-  /// Connections still registered then are removed from the registry.
-  /// Must not run on one of the Server's io threads.
+  /// Ends whatever is still running: starts shutdown() with no grace period
+  /// if it was not called, and cuts short the grace of one that was (every
+  /// connection still open is dropped now). Own io_context: waits (at most
+  /// about 2 s) for the connections to end, stops the io_context and joins
+  /// its threads; must not run on one of those threads (that would join
+  /// itself: the process is aborted with a message). Embedded: the
+  /// shutdown should have completed already (a message on stderr says when
+  /// it has not). Either way, every connection still registered is then
+  /// removed from the registry and gets its close handler call, on this
+  /// thread, and nothing of the Server calls the registry or a handler again.
   ~Server() {
-    std::shared_future<void> done = shutdown(std::chrono::milliseconds(0));
+    ShutdownFuture done = core_->shutdown(std::chrono::milliseconds(0));
+    core_->expedite();
     if (owned_io_) {
-      if (!threads_.empty()) done.wait_for(std::chrono::seconds(2) + grace_left());
+      if (owned_io_->get_executor().running_in_this_thread()) {
+        std::fputs("wsreg: Server destroyed on one of its own io threads; it cannot join "
+                   "itself\n",
+                   stderr);
+        std::abort();
+      }
+      if (!threads_.empty()) done.wait_for(std::chrono::seconds(2));
       work_.reset();
-      io_.stop();
+      owned_io_->stop();
       for (auto& t : threads_) t.join();
-    } else if (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    } else if (!done.ready()) {
       std::fputs("wsreg: Server destroyed before its shutdown completed: keep the "
                  "io_context running until shutdown()'s future is ready\n",
                  stderr);
     }
-    // Tear down the rest: whatever did not close in time leaves the registry.
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& entry : open_) registry_.remove(entry.first);
-    open_.clear();
+    core_->retire();
   }
 
   /// Sets the handler for incoming data messages. Not thread-safe: call
   /// before listen(). Runs on an io thread.
-  void set_message_handler(MessageHandler handler) { on_message_ = std::move(handler); }
+  void set_message_handler(MessageHandler handler) { core_->on_message_ = std::move(handler); }
   /// Sets the handler for plain HTTP requests (serving a page at "/", say).
   /// It is asked first, before metrics_path. Not thread-safe: call before
   /// listen(). Runs on an io thread; an exception from it answers 500.
-  void set_http_handler(HttpHandler handler) { on_http_ = std::move(handler); }
+  void set_http_handler(HttpHandler handler) { core_->on_http_ = std::move(handler); }
   /// Sets the handler called after a connection was added. Not thread-safe:
   /// call before listen(). Runs on an io thread.
-  void set_open_handler(ConnectionHandler handler) { on_open_ = std::move(handler); }
-  /// Sets the handler called after a connection was removed. Not
-  /// thread-safe: call before listen(). Runs on an io thread.
-  void set_close_handler(ConnectionHandler handler) { on_close_ = std::move(handler); }
+  void set_open_handler(ConnectionHandler handler) { core_->on_open_ = std::move(handler); }
+  /// Sets the handler called after a connection was removed: exactly once
+  /// for every connection the open handler saw. Not thread-safe: call before
+  /// listen(). Runs on an io thread, or on the thread that destroys the
+  /// Server for connections still open then.
+  void set_close_handler(ConnectionHandler handler) { core_->on_close_ = std::move(handler); }
 
   /// Binds `address`:`port` (port 0 picks an ephemeral port; read it with
-  /// port()), starts accepting and the heartbeat, and starts the owned io
-  /// threads. Reports errors (bad address, port in use, ...) in `ec`;
-  /// nothing throws. Not thread-safe; call once.
+  /// port()), starts accepting and the sweep (heartbeat and handshake
+  /// deadline), and starts the owned io threads. Reports errors (bad
+  /// address, port in use, ...) in `ec`; nothing throws. Not thread-safe;
+  /// call once.
   void listen(const std::string& address, std::uint16_t port, std::error_code& ec) {
-    ec.clear();
-    const asio::ip::address ip = asio::ip::make_address(address, ec);
-    if (ec) return;
-    endpoint_.listen(asio::ip::tcp::endpoint(ip, port), ec);
-    if (ec) return;
-    const auto local = endpoint_.get_local_endpoint(ec);
-    if (ec) return;
-    port_.store(local.port(), std::memory_order_release);
-    asio::post(strand_, [this] {
-      const std::size_t accepts = std::max<std::size_t>(1, options_.pending_accepts);
-      for (std::size_t i = 0; i < accepts; ++i) accept_next();
-      arm_heartbeat();
-    });
-    if (owned_io_ && threads_.empty()) {
-      work_.emplace(io_.get_executor());
-      const std::size_t n = std::max<std::size_t>(1, options_.threads);
-      for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { io_.run(); });
+    core_->listen(address, port, ec);
+    if (ec || !owned_io_ || !threads_.empty()) return;
+    work_.emplace(owned_io_->get_executor());
+    const std::size_t n = std::max<std::size_t>(1, core_->options_.threads);
+    for (std::size_t i = 0; i < n; ++i) {
+      threads_.emplace_back([io = owned_io_.get(), counters = core_->counters_] {
+        run_io(*io, *counters);
+      });
     }
   }
 
@@ -197,57 +212,49 @@ class Server {
   }
 
   /// The bound TCP port, or 0 before listen() succeeded. Thread-safe.
-  std::uint16_t port() const noexcept { return port_.load(std::memory_order_acquire); }
+  std::uint16_t port() const noexcept { return core_->port_.load(std::memory_order_acquire); }
 
   /// The transport counters. Thread-safe; each field exact on its own.
-  ServerStats stats() const noexcept { return counters_->snapshot(); }
+  ServerStats stats() const noexcept { return core_->counters_->snapshot(); }
 
   /// Stops accepting and closes every open connection with 1001 "going away"
-  /// (RFC 6455 section 7.4.1). A connection that has not finished the close
-  /// handshake `grace` later is dropped (websocketpp's close handshake
-  /// timeout, set per connection to what is left of `grace`). Connections
-  /// whose handshake completes during shutdown are closed at once and never
-  /// registered; new handshakes get HTTP 503. The returned future becomes
-  /// ready when the last connection has left the registry and the accept
-  /// loop and heartbeat have stopped. Thread-safe and idempotent: later calls
-  /// return the first call's future. Never blocks.
-  std::shared_future<void> shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5)) {
-    std::vector<ConnectionPtr> to_close;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (shutting_down_) return done_future_;
-      shutting_down_ = true;
-      deadline_ = std::chrono::steady_clock::now() + grace;
-      if (port() == 0) {  // never listened: nothing runs, nothing to stop
-        done_set_ = true;
-        done_.set_value();
-        return done_future_;
-      }
-      to_close.reserve(open_.size());
-      for (const auto& entry : open_) {
-        if (ConnectionPtr con = entry.second.lock()) to_close.push_back(std::move(con));
-      }
-      ++pending_;  // the stop step below
-    }
-    asio::post(strand_, [this] {
-      std::error_code ignored;
-      endpoint_.stop_listening(ignored);  // the pending accept completes as cancelled
-      accept_timer_.cancel();
-      heartbeat_timer_.cancel();
-      finish_pending();
-    });
-    for (const auto& con : to_close) detail::ask_strand(con, request_shutdown_close);
-    return done_future_;
+  /// (RFC 6455 section 7.4.1); a connection still in its opening handshake
+  /// is dropped at once (it was never registered). `grace` is a deadline
+  /// for every connection, those already closing for another reason
+  /// included: whatever has not ended `grace` after this call is dropped.
+  /// Any duration works (milliseconds::max() waits for ever; 0 or less drops
+  /// everything at once). Connections whose handshake completes during
+  /// shutdown are closed at once and never registered; new handshakes get
+  /// HTTP 503. The returned future becomes ready when every connection the
+  /// Server accepted has ended (its close handler has returned) and the
+  /// accept loop and the sweep have stopped; after that no handler of the
+  /// Server can run, and it may be destroyed. Thread-safe and idempotent:
+  /// later calls return the first call's future. Never blocks. Do not wait
+  /// for the future on an io thread (it refuses: see ShutdownFuture); use
+  /// async_shutdown() there.
+  ShutdownFuture shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5)) {
+    return core_->shutdown(grace);
+  }
+
+  /// As shutdown(grace), and calls `handler` once when it has completed,
+  /// posted to the io_context (so never inside this call, and on an io
+  /// thread: from there the application may destroy an embedded Server). A
+  /// handler given after completion is posted at once. If the io_context
+  /// never runs again, the handler never runs. Thread-safe: may be called
+  /// from an io thread, unlike a blocking wait on shutdown()'s future.
+  void async_shutdown(std::chrono::milliseconds grace, ShutdownHandler handler) {
+    core_->on_done(std::move(handler));
+    core_->shutdown(grace);
   }
 
   /// The io_context the endpoint runs on (owned or the application's).
   /// Thread-safe.
-  asio::io_context& io_context() noexcept { return io_; }
+  asio::io_context& io_context() noexcept { return core_->io_; }
   /// The websocketpp endpoint, for settings the Server does not wrap; its
   /// handlers belong to the Server and must not be replaced. Thread-safe.
-  Endpoint& endpoint() noexcept { return endpoint_; }
+  Endpoint& endpoint() noexcept { return core_->endpoint_; }
   /// The registry this server adds its connections to. Thread-safe.
-  Registry& registry() noexcept { return registry_; }
+  Registry& registry() noexcept { return core_->registry_; }
 
  private:
   using ConnectionPtr = typename Endpoint::connection_ptr;
@@ -255,448 +262,850 @@ class Server {
   using Hdl = ::websocketpp::connection_hdl;
   using Clock = std::chrono::steady_clock;
 
+  // Runs the owned io_context; an exception that escapes a handler (none of
+  // the Server's own should) is counted and the thread goes on serving, as
+  // Asio's documentation recommends, instead of ending the process.
+  static void run_io(asio::io_context& io, detail::ServerCounters& counters) {
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (...) {
+        detail::ServerCounters::bump(counters.internal_errors);
+      }
+    }
+  }
+
   static std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
         .count();
   }
 
-  void init() {
-    std::error_code ec;
-    endpoint_.init_asio(&io_, ec);
-    if (ec) throw std::system_error(ec, "wsreg: websocketpp init_asio");
-    endpoint_.set_reuse_addr(true);
-    endpoint_.clear_access_channels(::websocketpp::log::alevel::all);
-    endpoint_.clear_error_channels(::websocketpp::log::elevel::all);
-    if (options_.log_errors) {
-      endpoint_.set_error_channels(::websocketpp::log::elevel::all ^
-                                   ::websocketpp::log::elevel::devel);
-    }
-    endpoint_.set_open_handshake_timeout(static_cast<long>(options_.handshake_timeout.count()));
-    endpoint_.set_close_handshake_timeout(
-        static_cast<long>(options_.close_handshake_timeout.count()));
-    endpoint_.set_max_message_size(options_.max_message_size);
-
-    using std::placeholders::_1;
-    using std::placeholders::_2;
-    endpoint_.set_validate_handler(std::bind(&Server::on_validate, this, _1));
-    endpoint_.set_open_handler(std::bind(&Server::on_open, this, _1));
-    endpoint_.set_close_handler(std::bind(&Server::on_end, this, _1, false));
-    endpoint_.set_fail_handler(std::bind(&Server::on_end, this, _1, true));
-    endpoint_.set_message_handler(std::bind(&Server::on_message, this, _1, _2));
-    endpoint_.set_ping_handler(std::bind(&Server::on_ping, this, _1, _2));
-    endpoint_.set_pong_handler(std::bind(&Server::on_pong, this, _1, _2));
-    endpoint_.set_http_handler(std::bind(&Server::on_http, this, _1));
-    endpoint_.set_interrupt_handler(std::bind(&Server::on_interrupt, this, _1));
+  static std::int64_t to_ns(std::chrono::milliseconds d) {
+    return d.count() <= 0 ? 0
+                          : std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
   }
 
-  std::chrono::milliseconds grace_left() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto left = deadline_ - Clock::now();
-    return std::max(std::chrono::milliseconds(0),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(left));
-  }
-
-  ConnectionPtr connection(Hdl hdl) {
-    std::error_code ec;
-    ConnectionPtr con = endpoint_.get_con_from_hdl(std::move(hdl), ec);
-    return ec ? nullptr : con;
-  }
-
-  // --- accept loop (server strand) ---------------------------------------
-
-  // Replaces websocketpp's server::start_accept, which retries at once on
-  // every error (out of file descriptors, that is a busy loop) and keeps a
-  // single accept pending. Here ServerOptions::pending_accepts accepts are
-  // pending at once; each completion starts one more.
-  void accept_next() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (shutting_down_) return;
-      ++pending_;
+  // Everything the handlers touch. Shared by the Server and by every
+  // connection (ConnectionState::owner), timer wait and posted task, so it
+  // lives until the last of them is gone.
+  class Core : public std::enable_shared_from_this<Core> {
+   public:
+    Core(Registry& registry, asio::io_context& io, ServerOptions options)
+        : registry_(registry),
+          options_(checked(std::move(options))),
+          io_(io),
+          strand_(asio::make_strand(io_)),
+          accept_timer_(io_),
+          sweep_timer_(io_),
+          shutdown_timer_(io_) {
+      init();
     }
-    ConnectionPtr con = endpoint_.get_connection();
-    std::error_code ec;
-    if (con) {
-      endpoint_.async_accept(con, std::bind(&Server::on_accept, this, con, std::placeholders::_1),
-                             ec);
-    }
-    if (!con || ec) {  // not listening (shutdown) or out of memory
-      if (con) con->terminate(ec);
-      finish_pending();
-    }
-  }
 
-  // Runs on the new connection's strand.
-  void on_accept(ConnectionPtr con, const std::error_code& ec) {
-    if (!ec) {
-      con->accepted = true;
-      if (options_.socket_send_buffer_bytes > 0) {
-        std::error_code ignored;  // the kernel's default is a fine fallback
-        con->get_raw_socket().set_option(
-            asio::socket_base::send_buffer_size(options_.socket_send_buffer_bytes), ignored);
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
+
+    void listen(const std::string& address, std::uint16_t port, std::error_code& ec) {
+      ec.clear();
+      const asio::ip::address ip = asio::ip::make_address(address, ec);
+      if (ec) return;
+      endpoint_.listen(asio::ip::tcp::endpoint(ip, port), ec);
+      if (ec) return;
+      const auto local = endpoint_.get_local_endpoint(ec);
+      if (ec) return;
+      port_.store(local.port(), std::memory_order_release);
+      asio::post(strand_, [self = this->shared_from_this()] {
+        const std::size_t accepts = std::max<std::size_t>(1, self->options_.pending_accepts);
+        for (std::size_t i = 0; i < accepts; ++i) self->accept_next();
+        self->arm_sweep();
+      });
+    }
+
+    ShutdownFuture shutdown(std::chrono::milliseconds grace) {
+      std::vector<ConnectionPtr> to_close;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shutting_down_.load(std::memory_order_relaxed)) return future();
+        shutting_down_.store(true, std::memory_order_relaxed);
+        deadline_ = deadline_after(grace);
+        if (port_.load(std::memory_order_acquire) == 0) {
+          // Never listened: no connection, accept or timer exists.
+          complete_locked();
+          return future();
+        }
+        to_close = accepted_locked();
+        ++pending_;  // the stop step below
       }
-      con->start();
-    } else {
-      con->terminate(ec);
+      asio::post(strand_, [self = this->shared_from_this()] {
+        std::error_code ignored;
+        self->endpoint_.stop_listening(ignored);  // pending accepts complete as cancelled
+        self->accept_timer_.cancel();
+        self->sweep_timer_.cancel();
+        self->arm_shutdown_deadline();
+        self->finish_pending();
+      });
+      for (const auto& con : to_close) detail::ask_strand(con, request_shutdown_close);
+      return future();
     }
-    // Every strand handler below starts its successor (which counts itself
-    // in pending_) before finish_pending(), and touches nothing after it:
-    // that call may complete the shutdown and let the Server be destroyed.
-    asio::post(strand_, [this, ec] {
-      after_accept(ec);
-      finish_pending();
-    });
-  }
 
-  void after_accept(const std::error_code& ec) {
-    if (ec == ::websocketpp::error::operation_canceled || ec == asio::error::operation_aborted) {
-      return;  // stop_listening
-    }
-    if (!ec) {
-      backoff_ = std::chrono::milliseconds(0);
-      accept_next();
-      return;
-    }
-    detail::ServerCounters::bump(counters_->accept_errors);
-    if (!is_resource_exhaustion(ec)) {
-      accept_next();  // ECONNABORTED and the like: that client only
-      return;
-    }
-    // This accept slot waits for the back-off timer; if it is already
-    // running (another slot failed first), it waits with it.
-    if (++paused_accepts_ > 1) return;
-    backoff_ = std::clamp(backoff_ * 2, options_.accept_backoff_min, options_.accept_backoff_max);
-    detail::ServerCounters::bump(counters_->accept_backoffs);
-    std::fprintf(stderr, "wsreg: accept failed (%s); pausing accepts for %lld ms\n",
-                 ec.message().c_str(), static_cast<long long>(backoff_.count()));
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (shutting_down_) return;
-      ++pending_;
-    }
-    accept_timer_.expires_after(backoff_);
-    accept_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& wait_ec) {
-      const std::size_t paused = std::exchange(paused_accepts_, 0);
-      if (!wait_ec) {
-        for (std::size_t i = 0; i < paused; ++i) accept_next();
+    // Moves the shutdown deadline to now: every connection still there is
+    // dropped. For the destructor.
+    void expedite() {
+      std::vector<ConnectionPtr> to_drop;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        deadline_ = std::min(deadline_, Clock::now());
+        to_drop = accepted_locked();
       }
-      finish_pending();
-    }));
-  }
-
-  static bool is_resource_exhaustion(const std::error_code& ec) {
-    // Standalone Asio reports socket errors in its own category
-    // ("asio.system"), which websocketpp passes through unchanged.
-    if (ec.category() != asio::error::get_system_category() &&
-        ec.category() != std::system_category() && ec.category() != std::generic_category()) {
-      return false;
+      for (const auto& con : to_drop) detail::ask_strand(con, request_terminate);
     }
-    const int e = ec.value();
-    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-  }
 
-  // --- heartbeat (server strand) ------------------------------------------
-
-  std::chrono::milliseconds heartbeat_period() const {
-    auto shortest = std::chrono::milliseconds(0);
-    for (auto d : {options_.ping_interval, options_.idle_timeout}) {
-      if (d.count() > 0 && (shortest.count() == 0 || d < shortest)) shortest = d;
-    }
-    if (shortest.count() == 0) return shortest;
-    return std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
-  }
-
-  void arm_heartbeat() {
-    const auto period = heartbeat_period();
-    if (period.count() == 0) return;
-    {
+    void on_done(ShutdownHandler handler) {
+      if (!handler) return;
       std::lock_guard<std::mutex> lock(mutex_);
-      if (shutting_down_) return;
-      ++pending_;
-    }
-    heartbeat_timer_.expires_after(period);
-    heartbeat_timer_.async_wait(asio::bind_executor(strand_, [this](const std::error_code& ec) {
-      if (!ec) {
-        sweep();
-        arm_heartbeat();
+      if (done_set_) {
+        asio::post(io_, std::move(handler));
+      } else {
+        done_handlers_.push_back(std::move(handler));
       }
-      finish_pending();  // last: see on_accept
-    }));
-  }
+    }
 
-  // Asks each connection that has been quiet too long for a ping or a close.
-  // O(open connections) under the mutex, no I/O there: the requests go out
-  // after it is released.
-  void sweep() {
-    const std::int64_t now = now_ns();
-    const std::int64_t ping_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.ping_interval).count();
-    const std::int64_t idle_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.idle_timeout).count();
-    sweep_work_.clear();
-    {
+    // The Server is going away: connections still registered leave the
+    // registry and get their close handler here, once (whoever exchanges
+    // wsreg_id first does it), and from now on no handler calls the registry
+    // or the application. Called without the mutex held.
+    void retire() {
+      std::vector<ConnectionPtr> left;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        retired_.store(true, std::memory_order_release);
+        for (const auto& entry : live_) {
+          if (ConnectionPtr con = entry.second.lock()) left.push_back(std::move(con));
+        }
+      }
+      for (const auto& con : left) {
+        const ConnectionId id = con->wsreg_id.exchange(no_connection, std::memory_order_acq_rel);
+        if (id == no_connection) continue;
+        try {
+          registry_.remove(id);
+        } catch (...) {  // std::bad_alloc while queueing the removal
+          detail::ServerCounters::bump(counters_->internal_errors);
+        }
+        if (on_close_) {
+          try {
+            on_close_(id);
+          } catch (...) {
+            detail::ServerCounters::bump(counters_->handler_exceptions);
+          }
+        }
+      }
+    }
+
+    Registry& registry_;
+    const ServerOptions options_;
+    asio::io_context& io_;
+    Endpoint endpoint_;
+    std::atomic<std::uint16_t> port_{0};
+    const std::shared_ptr<detail::ServerCounters> counters_ =
+        std::make_shared<detail::ServerCounters>();
+
+    MessageHandler on_message_;
+    HttpHandler on_http_;
+    ConnectionHandler on_open_;
+    ConnectionHandler on_close_;
+
+   private:
+    static ServerOptions checked(ServerOptions options) {
+      const auto ping = options.ping_interval.count();
+      const auto idle = options.idle_timeout.count();
+      if (ping > 0 && idle > 0 && idle / 2 < ping) {
+        throw std::invalid_argument(
+            "wsreg: ServerOptions::idle_timeout (" + std::to_string(idle) +
+            " ms) must be at least twice ServerOptions::ping_interval (" + std::to_string(ping) +
+            " ms), or a client that answers every ping can be closed as idle; raise "
+            "idle_timeout, lower ping_interval, or set one of them to 0");
+      }
+      return options;
+    }
+
+    // now + grace, saturating: any grace works, milliseconds::max() included.
+    static Clock::time_point deadline_after(std::chrono::milliseconds grace) {
+      const Clock::time_point now = Clock::now();
+      if (grace.count() <= 0) return now;
+      const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+          Clock::time_point::max() - now);
+      if (grace >= room) return Clock::time_point::max();
+      return now + grace;
+    }
+
+    ShutdownFuture future() const { return ShutdownFuture(done_future_, io_); }
+
+    void init() {
+      std::error_code ec;
+      endpoint_.init_asio(&io_, ec);
+      if (ec) throw std::system_error(ec, "wsreg: websocketpp init_asio");
+      endpoint_.set_reuse_addr(true);
+      endpoint_.clear_access_channels(::websocketpp::log::alevel::all);
+      endpoint_.clear_error_channels(::websocketpp::log::elevel::all);
+      if (options_.log_errors) {
+        endpoint_.set_error_channels(::websocketpp::log::elevel::all ^
+                                     ::websocketpp::log::elevel::devel);
+      }
+      // The Server runs the handshake deadline itself (sweep()): websocketpp's
+      // timer could terminate a connection that had just opened.
+      endpoint_.set_open_handshake_timeout(0);
+      endpoint_.set_close_handshake_timeout(
+          static_cast<long>(options_.close_handshake_timeout.count()));
+      endpoint_.set_max_message_size(options_.max_message_size);
+
+      // Raw `this`: every connection, which is what calls these, keeps this
+      // object alive (ConnectionState::owner).
+      using std::placeholders::_1;
+      using std::placeholders::_2;
+      endpoint_.set_validate_handler(std::bind(&Core::on_validate, this, _1));
+      endpoint_.set_open_handler(std::bind(&Core::on_open, this, _1));
+      endpoint_.set_close_handler(std::bind(&Core::on_end, this, _1, false));
+      endpoint_.set_fail_handler(std::bind(&Core::on_end, this, _1, true));
+      endpoint_.set_message_handler(std::bind(&Core::on_message, this, _1, _2));
+      endpoint_.set_ping_handler(std::bind(&Core::on_ping, this, _1, _2));
+      endpoint_.set_pong_handler(std::bind(&Core::on_pong, this, _1, _2));
+      endpoint_.set_http_handler(std::bind(&Core::on_http, this, _1));
+      endpoint_.set_interrupt_handler(std::bind(&Core::on_interrupt, this, _1));
+    }
+
+    // What is left of the shutdown grace, for websocketpp's close handshake
+    // timer (milliseconds in a long): at least 1 ms, at most ~24 days.
+    long grace_left_ms() {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (const auto& entry : open_) {
+      if (deadline_ == Clock::time_point::max()) return std::numeric_limits<std::int32_t>::max();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+      return static_cast<long>(
+          std::clamp<std::int64_t>(left, 1, std::numeric_limits<std::int32_t>::max()));
+    }
+
+    ConnectionPtr connection(Hdl hdl) {
+      std::error_code ec;
+      ConnectionPtr con = endpoint_.get_con_from_hdl(std::move(hdl), ec);
+      return ec ? nullptr : con;
+    }
+
+    // Every live connection whose TCP accept has completed (mutex_ held).
+    std::vector<ConnectionPtr> accepted_locked() const {
+      std::vector<ConnectionPtr> out;
+      out.reserve(live_.size());
+      for (const auto& entry : live_) {
         ConnectionPtr con = entry.second.lock();
-        if (!con) continue;
-        const std::int64_t arrived = con->last_arrival_ns.load(std::memory_order_relaxed);
-        if (idle_ns > 0 && now - arrived >= idle_ns) {
-          sweep_work_.emplace_back(std::move(con), request_idle_close);
-          continue;
-        }
-        const std::int64_t pinged = con->last_ping_ns.load(std::memory_order_relaxed);
-        if (ping_ns > 0 && now - std::max(arrived, pinged) >= ping_ns) {
-          con->last_ping_ns.store(now, std::memory_order_relaxed);
-          sweep_work_.emplace_back(std::move(con), request_ping);
+        if (con && con->accepted_ns.load(std::memory_order_acquire) != 0) {
+          out.push_back(std::move(con));
         }
       }
+      return out;
     }
-    for (const auto& [con, request] : sweep_work_) detail::ask_strand(con, request);
-    sweep_work_.clear();
-  }
 
-  // --- connection handlers (connection strand) ---------------------------
+    // --- accept loop (server strand) -------------------------------------
 
-  bool on_validate(Hdl hdl) {
-    ConnectionPtr con = connection(hdl);
-    if (!con) return false;
-    bool refuse = false;
-    {
+    // Replaces websocketpp's server::start_accept, which retries at once on
+    // every error (out of file descriptors, that is a busy loop) and keeps a
+    // single accept pending. Here ServerOptions::pending_accepts accepts are
+    // pending at once; each completion starts one more. Each connection is
+    // in live_ from here until its termination handler has run.
+    void accept_next() {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shutting_down_.load(std::memory_order_relaxed)) return;
+        ++pending_;
+      }
+      ConnectionPtr con;
+      std::error_code ec;
+      try {
+        con = endpoint_.get_connection();
+        if (con) {
+          con->owner = this->shared_from_this();
+          con->set_termination_handler(std::bind(&Core::on_terminated, this, std::placeholders::_1));
+          std::lock_guard<std::mutex> lock(mutex_);
+          live_.emplace(con.get(), con);
+        }
+      } catch (...) {  // std::bad_alloc: try again on the next completion
+        detail::ServerCounters::bump(counters_->internal_errors);
+        if (con) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          live_.erase(con.get());
+        }
+        con.reset();
+      }
+      if (con) {
+        endpoint_.async_accept(con, std::bind(&Core::on_accept, this, con, std::placeholders::_1),
+                               ec);
+      }
+      if (!con || ec) {  // not listening (shutdown) or out of memory
+        if (con) con->terminate(ec);
+        finish_pending();
+      }
+    }
+
+    // Runs on the new connection's strand.
+    void on_accept(ConnectionPtr con, const std::error_code& ec) {
+      if (!ec) {
+        con->accepted = true;
+        con->accepted_ns.store(now_ns(), std::memory_order_release);
+        detail::ServerCounters::bump(counters_->accepts);
+        if (shutting_down_locked()) {
+          // shutdown() may have taken its list before accepted_ns was set.
+          con->terminate(::websocketpp::error::make_error_code(
+              ::websocketpp::error::operation_canceled));
+        } else {
+          if (options_.socket_send_buffer_bytes > 0) {
+            std::error_code ignored;  // the kernel's default is a fine fallback
+            con->get_raw_socket().set_option(
+                asio::socket_base::send_buffer_size(options_.socket_send_buffer_bytes), ignored);
+          }
+          con->start();
+        }
+      } else {
+        con->terminate(ec);
+      }
+      // Every strand handler below starts its successor (which counts itself
+      // in pending_) before finish_pending(), and touches nothing after it.
+      asio::post(strand_, [self = this->shared_from_this(), ec] {
+        self->after_accept(ec);
+        self->finish_pending();
+      });
+    }
+
+    bool shutting_down_locked() {
       std::lock_guard<std::mutex> lock(mutex_);
-      refuse = shutting_down_;
+      return shutting_down_.load(std::memory_order_relaxed);
     }
-    if (!refuse && options_.max_connections != 0) {
-      std::size_t n = admitted_.load(std::memory_order_relaxed);
-      do {
-        refuse = n >= options_.max_connections;
-      } while (!refuse && !admitted_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
-      con->admitted = !refuse;
+
+    void after_accept(const std::error_code& ec) {
+      if (ec == ::websocketpp::error::operation_canceled || ec == asio::error::operation_aborted) {
+        return;  // stop_listening
+      }
+      if (!ec) {
+        backoff_ = std::chrono::milliseconds(0);
+        accept_next();
+        return;
+      }
+      detail::ServerCounters::bump(counters_->accept_errors);
+      if (!is_resource_exhaustion(ec)) {
+        accept_next();  // ECONNABORTED and the like: that client only
+        return;
+      }
+      // This accept slot waits for the back-off timer; if it is already
+      // running (another slot failed first), it waits with it.
+      if (++paused_accepts_ > 1) return;
+      backoff_ = std::clamp(backoff_ * 2, options_.accept_backoff_min, options_.accept_backoff_max);
+      detail::ServerCounters::bump(counters_->accept_backoffs);
+      std::fprintf(stderr, "wsreg: accept failed (%s); pausing accepts for %lld ms\n",
+                   ec.message().c_str(), static_cast<long long>(backoff_.count()));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shutting_down_.load(std::memory_order_relaxed)) return;
+        ++pending_;
+      }
+      accept_timer_.expires_after(backoff_);
+      accept_timer_.async_wait(asio::bind_executor(
+          strand_, [self = this->shared_from_this()](const std::error_code& wait_ec) {
+            const std::size_t paused = std::exchange(self->paused_accepts_, 0);
+            if (!wait_ec) {
+              for (std::size_t i = 0; i < paused; ++i) self->accept_next();
+            }
+            self->finish_pending();
+          }));
     }
-    if (refuse) {
-      con->rejected = true;  // its fail handler is not a failed handshake
+
+    static bool is_resource_exhaustion(const std::error_code& ec) {
+      // Standalone Asio reports socket errors in its own category
+      // ("asio.system"), which websocketpp passes through unchanged.
+      if (ec.category() != asio::error::get_system_category() &&
+          ec.category() != std::system_category() && ec.category() != std::generic_category()) {
+        return false;
+      }
+      const int e = ec.value();
+      return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+    }
+
+    // --- sweep: heartbeat and handshake deadline (server strand) ----------
+
+    std::chrono::milliseconds sweep_period() const {
+      auto shortest = std::chrono::milliseconds(0);
+      for (auto d : {options_.ping_interval, options_.idle_timeout, options_.handshake_timeout}) {
+        if (d.count() > 0 && (shortest.count() == 0 || d < shortest)) shortest = d;
+      }
+      if (shortest.count() == 0) return shortest;
+      return std::clamp(shortest / 4, std::chrono::milliseconds(5),
+                        std::chrono::milliseconds(1000));
+    }
+
+    void arm_sweep() {
+      const auto period = sweep_period();
+      if (period.count() == 0) return;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shutting_down_.load(std::memory_order_relaxed)) return;
+        ++pending_;
+      }
+      sweep_timer_.expires_after(period);
+      sweep_timer_.async_wait(asio::bind_executor(
+          strand_, [self = this->shared_from_this()](const std::error_code& ec) {
+            if (!ec) {
+              self->sweep();
+              self->arm_sweep();
+            }
+            self->finish_pending();  // last: see on_accept
+          }));
+    }
+
+    // Asks each connection whose handshake is overdue to be dropped, and
+    // each open one that has been quiet too long for a ping or a close.
+    // O(live connections) under the mutex, no I/O there: the requests go
+    // out after it is released, and each is acted on by the connection's
+    // own strand, which checks the connection's state first.
+    void sweep() {
+      const std::int64_t now = now_ns();
+      const std::int64_t ping_ns = to_ns(options_.ping_interval);
+      const std::int64_t idle_ns = to_ns(options_.idle_timeout);
+      const std::int64_t handshake_ns = to_ns(options_.handshake_timeout);
+      sweep_work_.clear();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto& entry : live_) {
+          ConnectionPtr con = entry.second.lock();
+          if (!con) continue;
+          if (!con->opened.load(std::memory_order_acquire)) {
+            const std::int64_t accepted = con->accepted_ns.load(std::memory_order_acquire);
+            if (handshake_ns > 0 && accepted != 0 && now - accepted >= handshake_ns &&
+                !con->upgrading.load(std::memory_order_acquire)) {
+              sweep_work_.emplace_back(std::move(con), request_handshake_timeout);
+            }
+            continue;
+          }
+          const std::int64_t arrived = con->last_arrival_ns.load(std::memory_order_relaxed);
+          if (idle_ns > 0 && now - arrived >= idle_ns) {
+            sweep_work_.emplace_back(std::move(con), request_idle_close);
+            continue;
+          }
+          const std::int64_t pinged = con->last_ping_ns.load(std::memory_order_relaxed);
+          if (ping_ns > 0 && now - std::max(arrived, pinged) >= ping_ns) {
+            con->last_ping_ns.store(now, std::memory_order_relaxed);
+            sweep_work_.emplace_back(std::move(con), request_ping);
+          }
+        }
+      }
+      for (const auto& [con, request] : sweep_work_) detail::ask_strand(con, request);
+      sweep_work_.clear();
+    }
+
+    // --- shutdown deadline (server strand) -------------------------------
+
+    // Not counted in pending_: the shutdown completes as soon as every
+    // connection has ended, without waiting for this timer. If it fires
+    // after completion it finds nothing to drop and calls nothing.
+    void arm_shutdown_deadline() {
+      Clock::time_point deadline;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        deadline = deadline_;
+      }
+      if (deadline == Clock::time_point::max()) return;  // grace for ever
+      shutdown_timer_.expires_at(deadline);
+      shutdown_timer_.async_wait(asio::bind_executor(
+          strand_, [self = this->shared_from_this()](const std::error_code& ec) {
+            if (!ec) self->expedite();
+          }));
+    }
+
+    // --- connection handlers (connection strand) -------------------------
+
+    bool on_validate(Hdl hdl) {
+      ConnectionPtr con = connection(hdl);
+      if (!con) return false;
+      return protect_http(con, [&] { return validate(*con); });
+    }
+
+    bool validate(Connection& con) {
+      namespace status = ::websocketpp::http::status_code;
+      if (shutting_down_locked() || retired_.load(std::memory_order_acquire)) {
+        return refuse(con, status::service_unavailable, "server shutting down\n");
+      }
+      // RFC 6455 section 4.2.1 item 5: base64 of a 16-byte nonce. (The
+      // Sec-WebSocket-Version 13 path is the only one that carries it.)
+      if (!con.get_request_header("Sec-WebSocket-Version").empty() &&
+          !is_websocket_key(con.get_request_header("Sec-WebSocket-Key"))) {
+        return refuse(con, status::bad_request, "bad Sec-WebSocket-Key\n");
+      }
+      if (options_.max_connections != 0) {
+        std::size_t n = admitted_.load(std::memory_order_relaxed);
+        bool full = false;
+        do {
+          full = n >= options_.max_connections;
+        } while (!full && !admitted_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+        if (full) return refuse(con, status::service_unavailable, "server full\n");
+        con.admitted = true;
+      }
+      con.upgrading.store(true, std::memory_order_release);
+      return true;
+    }
+
+    bool refuse(Connection& con, ::websocketpp::http::status_code::value status,
+                const char* body) {
+      con.rejected = true;  // its fail handler is not a failed handshake
       detail::ServerCounters::bump(counters_->handshakes_rejected);
-      con->set_status(::websocketpp::http::status_code::service_unavailable);
-      con->set_body("server full\n");
+      con.set_status(status);
+      con.set_body(body);
       return false;
     }
-    return true;
-  }
 
-  // The WebSocket opened: register it, unless the server is shutting down.
-  void on_open(Hdl hdl) {
-    ConnectionPtr con = connection(hdl);
-    if (!con) return;
-    con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!shutting_down_) {
+    // 24 characters of the base64 alphabet ending in "==", whose last data
+    // character leaves no stray bits: exactly what 16 bytes encode to.
+    static bool is_websocket_key(const std::string& key) {
+      static constexpr char alphabet[] =
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+      for (std::size_t i = 0; i < 22; ++i) {
+        if (std::char_traits<char>::find(alphabet, 64, key[i]) == nullptr) return false;
+      }
+      const char* last = std::char_traits<char>::find(alphabet, 64, key[21]);
+      return ((last - alphabet) & 0x0f) == 0;  // the 4 bits beyond 16 bytes are zero
+    }
+
+    // The WebSocket opened: register it, unless the server is shutting down.
+    void on_open(Hdl hdl) {
+      ConnectionPtr con = connection(hdl);
+      if (!con) return;
+      con->opened.store(true, std::memory_order_release);
+      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+      if (shutting_down_locked() || retired_.load(std::memory_order_acquire)) {
+        close(*con, ::websocketpp::close::status::going_away, "server shutdown");
+        return;
+      }
+      ConnectionId id = no_connection;
+      try {
         // hybi00 (no Sec-WebSocket-Version) frames differently from RFC 6455.
         const bool frame_once =
             options_.frame_once && !con->get_request_header("Sec-WebSocket-Version").empty();
-        con->wsreg_id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
+        id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
             con, options_.max_buffered_bytes, options_.overflow_policy, frame_once, counters_));
-        open_.emplace(con->wsreg_id, con);
-      }
-    }
-    if (con->wsreg_id == no_connection) {
-      std::error_code ignored;
-      con->close(::websocketpp::close::status::going_away, "server shutdown", ignored);
-      return;
-    }
-    guard(con, on_open_, con->wsreg_id);
-  }
-
-  // Close and fail both end here, so an entry is removed however the
-  // connection ends; wsreg_id is cleared so it is removed exactly once.
-  void on_end(Hdl hdl, bool failed) {
-    ConnectionPtr con = connection(hdl);
-    if (!con) return;
-    if (con->admitted) {
-      con->admitted = false;
-      admitted_.fetch_sub(1, std::memory_order_relaxed);
-    }
-    if (con->wsreg_id == no_connection) {  // never registered
-      if (failed && con->accepted && !con->rejected) {
-        detail::ServerCounters::bump(counters_->handshakes_failed);
-      }
-      return;
-    }
-    const ConnectionId id = std::exchange(con->wsreg_id, no_connection);
-    registry_.remove(id);
-    if (con->get_local_close_code() == ::websocketpp::close::status::message_too_big) {
-      detail::ServerCounters::bump(counters_->oversize_closes);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      open_.erase(id);
-    }
-    guard(con, on_close_, id);
-    maybe_complete();
-  }
-
-  void on_message(Hdl hdl, typename Endpoint::message_ptr message) {
-    ConnectionPtr con = connection(hdl);
-    if (!con || con->wsreg_id == no_connection) return;
-    con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
-    if (!on_message_) return;
-    // websocketpp delivers only text and binary here (RFC 6455 section 5.6).
-    Payload payload(static_cast<Opcode>(message->get_opcode()),
-                    std::move(message->get_raw_payload()));
-    guard(con, on_message_, con->wsreg_id, std::move(payload));
-  }
-
-  bool on_ping(Hdl hdl, std::string) {
-    if (ConnectionPtr con = connection(hdl)) {
-      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
-    }
-    return true;  // websocketpp answers with a pong (RFC 6455 section 5.5.3)
-  }
-
-  void on_pong(Hdl hdl, std::string) {
-    if (ConnectionPtr con = connection(hdl)) {
-      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
-    }
-  }
-
-  void on_http(Hdl hdl) {
-    ConnectionPtr con = connection(hdl);
-    if (!con) return;
-    const auto& request = con->get_request();
-    if (on_http_) {
-      HttpRequest asked{request.get_method(), request.get_uri()};
-      HttpResponse answer;
-      bool answered = false;
-      try {
-        answered = on_http_(asked, answer);
-      } catch (...) {
-        detail::ServerCounters::bump(counters_->handler_exceptions);
-        answered = true;
-        answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
-      }
-      if (answered) {
-        con->set_status(static_cast<::websocketpp::http::status_code::value>(answer.status));
-        if (!answer.content_type.empty()) con->append_header("Content-Type", answer.content_type);
-        con->set_body(std::move(answer.body));
+      } catch (...) {  // std::bad_alloc: never registered
+        internal_error(*con);
         return;
       }
+      con->wsreg_id.store(id, std::memory_order_release);
+      if (retired_.load(std::memory_order_acquire)) {
+        // The Server's destructor ran meanwhile (embedded, before its
+        // shutdown completed): take the registration back.
+        if (con->wsreg_id.exchange(no_connection, std::memory_order_acq_rel) != no_connection) {
+          remove(id);
+        }
+        return;
+      }
+      guard(*con, on_open_, id);
     }
-    if (!options_.metrics_path.empty() && request.get_method() == "GET" &&
-        request.get_uri() == options_.metrics_path) {
-      con->set_status(::websocketpp::http::status_code::ok);
-      con->append_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      // The _approx reads never wait: under ActorPolicy a busy actor must
-      // not hold an io thread (and every connection on it) hostage.
-      con->set_body(prometheus_text(registry_.stats_approx(), registry_.size_approx()) +
-                    prometheus_text(counters_->snapshot()));
-      return;
+
+    // Close and fail both end here, so an entry is removed however the
+    // connection ends; wsreg_id is exchanged so it is removed exactly once.
+    void on_end(Hdl hdl, bool failed) {
+      ConnectionPtr con = connection(hdl);
+      if (!con) return;
+      if (con->admitted) {
+        con->admitted = false;
+        admitted_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      const ConnectionId id = con->wsreg_id.exchange(no_connection, std::memory_order_acq_rel);
+      if (id == no_connection) {  // never registered, or taken by retire()
+        if (failed && con->accepted && !con->rejected && !con->opened.load()) {
+          detail::ServerCounters::bump(counters_->handshakes_failed);
+        }
+        return;
+      }
+      remove(id);
+      namespace status = ::websocketpp::close::status;
+      switch (con->get_local_close_code()) {
+        case status::message_too_big:
+          detail::ServerCounters::bump(counters_->oversize_closes);
+          break;
+        case status::protocol_error:
+          detail::ServerCounters::bump(counters_->protocol_error_closes);
+          break;
+        case status::invalid_payload:
+          detail::ServerCounters::bump(counters_->invalid_payload_closes);
+          break;
+        default:
+          break;
+      }
+      if (!retired_.load(std::memory_order_acquire)) guard(*con, on_close_, id);
     }
-    con->set_status(::websocketpp::http::status_code::not_found);
-    con->set_body("not found\n");
-  }
 
-  // Does on the connection's strand what other threads asked for
-  // (ConnectionState::requests). Close requests stay set, so the sender
-  // refuses everything after them.
-  void on_interrupt(Hdl hdl) {
-    ConnectionPtr con = connection(hdl);
-    if (!con) return;
-    const std::uint8_t requests =
-        con->requests.fetch_and(static_cast<std::uint8_t>(~request_ping), std::memory_order_acq_rel);
-    std::error_code ec;
-    namespace status = ::websocketpp::close::status;
-    if (requests & request_shutdown_close) {
-      con->set_close_handshake_timeout(std::max<long>(1, static_cast<long>(grace_left().count())));
-      con->close(status::going_away, "server shutdown", ec);
-    } else if (requests & request_slow_close) {
-      con->close(status::policy_violation, "slow consumer", ec);
-      if (!ec) detail::ServerCounters::bump(counters_->slow_consumer_closes);
-    } else if (requests & request_idle_close) {
-      // A peer that sent nothing, not even a pong, will not answer the close
-      // either: wait one ping interval at most, not the full close timeout.
-      const auto reply_window = options_.ping_interval.count() > 0
-                                    ? std::min(options_.ping_interval,
-                                               options_.close_handshake_timeout)
-                                    : options_.close_handshake_timeout;
-      con->set_close_handshake_timeout(std::max<long>(1, static_cast<long>(reply_window.count())));
-      con->close(status::going_away, "idle timeout", ec);
-      if (!ec) detail::ServerCounters::bump(counters_->idle_closes);
-    } else if (requests & request_ping) {
-      con->ping("", ec);
-      if (!ec) detail::ServerCounters::bump(counters_->pings_sent);
+    // The last thing websocketpp does with a connection: no handler of it
+    // runs after this. Only now does it stop counting for shutdown.
+    void on_terminated(ConnectionPtr con) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        live_.erase(con.get());
+      }
+      maybe_complete();
     }
-  }
 
-  // Calls an application handler; what it throws closes that connection
-  // with 1011 instead of unwinding into websocketpp and the io_context.
-  template <class Handler, class... Args>
-  void guard(const ConnectionPtr& con, Handler& handler, Args&&... args) {
-    if (!handler) return;
-    try {
-      handler(std::forward<Args>(args)...);
-    } catch (...) {
-      detail::ServerCounters::bump(counters_->handler_exceptions);
-      std::error_code ignored;
-      con->close(::websocketpp::close::status::internal_endpoint_error, "internal error",
-                 ignored);
+    void on_message(Hdl hdl, typename Endpoint::message_ptr message) {
+      ConnectionPtr con = connection(hdl);
+      if (!con || retired_.load(std::memory_order_acquire)) return;
+      const ConnectionId id = con->wsreg_id.load(std::memory_order_acquire);
+      if (id == no_connection) return;
+      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+      if (!on_message_) return;
+      // websocketpp delivers only text and binary here (RFC 6455 section
+      // 5.6), text checked for UTF-8 (with hybi13_fixes.hpp, to the end).
+      std::optional<Payload> payload;
+      try {
+        payload.emplace(static_cast<Opcode>(message->get_opcode()),
+                        std::move(message->get_raw_payload()));
+      } catch (...) {  // std::bad_alloc
+        internal_error(*con);
+        return;
+      }
+      guard(*con, on_message_, id, std::move(*payload));
+      if (options_.flush_after_message) {
+        try {
+          registry_.flush();
+        } catch (...) {  // std::bad_alloc while queueing the flush
+          internal_error(*con);
+        }
+      }
     }
-  }
 
-  // --- shutdown bookkeeping ------------------------------------------------
+    bool on_ping(Hdl hdl, std::string) {
+      if (ConnectionPtr con = connection(hdl)) {
+        con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+      }
+      return true;  // websocketpp answers with a pong (RFC 6455 section 5.5.3)
+    }
 
-  // An accept, timer wait or the shutdown step has finished.
-  void finish_pending() {
-    {
+    void on_pong(Hdl hdl, std::string) {
+      if (ConnectionPtr con = connection(hdl)) {
+        con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+      }
+    }
+
+    void on_http(Hdl hdl) {
+      ConnectionPtr con = connection(hdl);
+      if (!con) return;
+      protect_http(con, [&] {
+        answer_http(*con);
+        return true;
+      });
+    }
+
+    void answer_http(Connection& con) {
+      const auto& request = con.get_request();
+      if (on_http_ && !retired_.load(std::memory_order_acquire)) {
+        HttpRequest asked{request.get_method(), request.get_uri()};
+        HttpResponse answer;
+        bool answered = false;
+        try {
+          answered = on_http_(asked, answer);
+        } catch (...) {
+          detail::ServerCounters::bump(counters_->handler_exceptions);
+          answered = true;
+          answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
+        }
+        if (answered) {
+          con.set_status(static_cast<::websocketpp::http::status_code::value>(answer.status));
+          if (!answer.content_type.empty()) con.append_header("Content-Type", answer.content_type);
+          con.set_body(std::move(answer.body));
+          return;
+        }
+      }
+      if (!options_.metrics_path.empty() && request.get_method() == "GET" &&
+          request.get_uri() == options_.metrics_path && !retired_.load(std::memory_order_acquire)) {
+        con.set_status(::websocketpp::http::status_code::ok);
+        con.append_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        // The _approx reads never wait: under ActorPolicy a busy actor must
+        // not hold an io thread (and every connection on it) hostage.
+        con.set_body(prometheus_text(registry_.stats_approx(), registry_.size_approx()) +
+                     prometheus_text(counters_->snapshot()));
+        return;
+      }
+      con.set_status(::websocketpp::http::status_code::not_found);
+      con.set_body("not found\n");
+    }
+
+    // Does on the connection's strand what other threads asked for
+    // (ConnectionState::requests), checking the connection's state first: a
+    // request queued before the connection changed state is ignored. Close
+    // requests stay set, so the sender refuses everything after them.
+    void on_interrupt(Hdl hdl) {
+      ConnectionPtr con = connection(hdl);
+      if (!con) return;
+      const std::uint8_t requests = con->requests.fetch_and(
+          static_cast<std::uint8_t>(~request_ping), std::memory_order_acq_rel);
+      namespace state = ::websocketpp::session::state;
+      namespace status = ::websocketpp::close::status;
+      namespace error = ::websocketpp::error;
+      const auto now = con->get_state();
+      if (now == state::closed) return;
+      if (requests & request_terminate) {
+        con->terminate(error::make_error_code(error::close_handshake_timeout));
+        return;
+      }
+      if (now == state::connecting) {
+        if (requests & request_shutdown_close) {
+          con->terminate(error::make_error_code(error::operation_canceled));
+        } else if ((requests & request_handshake_timeout) &&
+                   !con->upgrading.load(std::memory_order_acquire)) {
+          detail::ServerCounters::bump(counters_->handshake_timeouts);
+          con->terminate(error::make_error_code(error::open_handshake_timeout));
+        }
+        return;
+      }
+      if (now != state::open) return;  // closing: its close timer or the shutdown deadline ends it
+      std::error_code ec;
+      if (requests & request_shutdown_close) {
+        con->set_close_handshake_timeout(grace_left_ms());
+        con->close(status::going_away, "server shutdown", ec);
+      } else if (requests & request_slow_close) {
+        con->close(status::policy_violation, "slow consumer", ec);
+        if (!ec) detail::ServerCounters::bump(counters_->slow_consumer_closes);
+      } else if (requests & request_idle_close) {
+        // A peer that sent nothing, not even a pong, will not answer the
+        // close either: wait one ping interval at most, not the full close
+        // timeout.
+        const auto reply_window = options_.ping_interval.count() > 0
+                                      ? std::min(options_.ping_interval,
+                                                 options_.close_handshake_timeout)
+                                      : options_.close_handshake_timeout;
+        con->set_close_handshake_timeout(
+            std::max<long>(1, static_cast<long>(reply_window.count())));
+        con->close(status::going_away, "idle timeout", ec);
+        if (!ec) detail::ServerCounters::bump(counters_->idle_closes);
+      } else if (requests & request_ping) {
+        con->ping("", ec);
+        if (!ec) detail::ServerCounters::bump(counters_->pings_sent);
+      }
+    }
+
+    // --- errors ------------------------------------------------------------
+
+    // Calls an application handler; what it throws closes that connection
+    // with 1011 instead of unwinding into websocketpp and the io_context.
+    template <class Handler, class... Args>
+    void guard(Connection& con, Handler& handler, Args&&... args) {
+      if (!handler) return;
+      try {
+        handler(std::forward<Args>(args)...);
+      } catch (...) {
+        detail::ServerCounters::bump(counters_->handler_exceptions);
+        close(con, ::websocketpp::close::status::internal_endpoint_error, "internal error");
+      }
+    }
+
+    // Runs the Server's own part of an HTTP exchange (validate, answer):
+    // an exception answers 500 and refuses the upgrade.
+    template <class F>
+    bool protect_http(const ConnectionPtr& con, F&& f) {
+      try {
+        return f();
+      } catch (...) {  // std::bad_alloc
+        detail::ServerCounters::bump(counters_->internal_errors);
+        try {
+          con->set_status(::websocketpp::http::status_code::internal_server_error);
+          con->set_body(std::string());
+        } catch (...) {  // nothing more to do: websocketpp answers what it has
+        }
+        return false;
+      }
+    }
+
+    // The Server's own code failed on an open connection: 1011, counted.
+    void internal_error(Connection& con) {
+      detail::ServerCounters::bump(counters_->internal_errors);
+      close(con, ::websocketpp::close::status::internal_endpoint_error, "internal error");
+    }
+
+    // Closes with websocketpp's error_code overload; if even that fails
+    // (not open, or no memory for the close frame), drops the connection.
+    void close(Connection& con, ::websocketpp::close::status::value code, const char* reason) {
+      std::error_code ec;
+      try {
+        con.close(code, reason, ec);
+      } catch (...) {
+        ec = ::websocketpp::error::make_error_code(::websocketpp::error::general);
+      }
+      if (ec && con.get_state() == ::websocketpp::session::state::open) {
+        con.terminate(ec);
+      }
+    }
+
+    void remove(ConnectionId id) {
+      try {
+        registry_.remove(id);
+      } catch (...) {  // std::bad_alloc while queueing the removal
+        detail::ServerCounters::bump(counters_->internal_errors);
+      }
+    }
+
+    // --- shutdown bookkeeping ----------------------------------------------
+
+    // An accept, timer wait or the shutdown step has finished.
+    void finish_pending() {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --pending_;
+      }
+      maybe_complete();
+    }
+
+    void maybe_complete() {
       std::lock_guard<std::mutex> lock(mutex_);
-      --pending_;
+      if (!shutting_down_.load(std::memory_order_relaxed) || !live_.empty() || pending_ != 0 ||
+          done_set_) {
+        return;
+      }
+      complete_locked();
     }
-    maybe_complete();
-  }
 
-  // Sets the future once nothing is open or pending. Under the mutex, so the
-  // destructor, which takes the mutex after the future is ready, cannot run
-  // while this is still inside the Server.
-  void maybe_complete() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!shutting_down_ || !open_.empty() || pending_ != 0 || done_set_) return;
-    done_set_ = true;
-    done_.set_value();
-  }
+    // The handlers are posted before the future is set: once it is, the
+    // application may stop and destroy the io_context.
+    void complete_locked() {
+      done_set_ = true;
+      for (auto& handler : done_handlers_) asio::post(io_, std::move(handler));
+      done_handlers_.clear();
+      done_.set_value();
+    }
 
-  Registry& registry_;
-  const ServerOptions options_;
+    // Serialises the accept loop, the sweep and the shutdown step.
+    asio::strand<asio::io_context::executor_type> strand_;
+    asio::steady_timer accept_timer_;    // strand_ only
+    asio::steady_timer sweep_timer_;     // strand_ only
+    asio::steady_timer shutdown_timer_;  // strand_ only
+    std::chrono::milliseconds backoff_{0};  // strand_ only
+    std::size_t paused_accepts_ = 0;        // strand_ only: slots waiting for accept_timer_
+    std::vector<std::pair<ConnectionPtr, Request>> sweep_work_;  // strand_ only
+    std::atomic<std::size_t> admitted_{0};
+    // Set once by retire(): no handler calls the registry or the
+    // application after it.
+    std::atomic<bool> retired_{false};
+
+    // This mutex synchronizes all access to live_, deadline_, pending_,
+    // done_set_, done_handlers_ and done_, and every write of
+    // shutting_down_ (which handlers may also read without it).
+    mutable std::mutex mutex_;
+    // Every connection from get_connection() until its termination handler.
+    std::unordered_map<const Connection*, std::weak_ptr<Connection>> live_;
+    std::atomic<bool> shutting_down_{false};
+    Clock::time_point deadline_ = Clock::time_point::max();
+    int pending_ = 0;  // accepts, timer waits and shutdown steps in flight
+    bool done_set_ = false;
+    std::vector<ShutdownHandler> done_handlers_;
+    std::promise<void> done_;
+    std::shared_future<void> done_future_ = done_.get_future().share();
+  };
+
+  // Declared first: destroyed last, after core_ and the threads.
   std::unique_ptr<asio::io_context> owned_io_;  // null when embedded
-  asio::io_context& io_;
-  // Serialises the accept loop, the heartbeat and the shutdown step.
-  asio::strand<asio::io_context::executor_type> strand_;
-  asio::steady_timer accept_timer_;     // strand_ only
-  asio::steady_timer heartbeat_timer_;  // strand_ only
-  std::chrono::milliseconds backoff_{0};  // strand_ only
-  std::size_t paused_accepts_ = 0;        // strand_ only: slots waiting for accept_timer_
-  std::vector<std::pair<ConnectionPtr, Request>> sweep_work_;  // strand_ only
-  Endpoint endpoint_;
+  std::shared_ptr<Core> core_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
-  std::atomic<std::uint16_t> port_{0};
-  std::atomic<std::size_t> admitted_{0};
-  const std::shared_ptr<detail::ServerCounters> counters_ =
-      std::make_shared<detail::ServerCounters>();
-
-  MessageHandler on_message_;
-  HttpHandler on_http_;
-  ConnectionHandler on_open_;
-  ConnectionHandler on_close_;
-
-  // This mutex synchronizes all access to open_, shutting_down_, deadline_,
-  // pending_, done_set_ and done_.
-  std::mutex mutex_;
-  std::unordered_map<ConnectionId, std::weak_ptr<Connection>> open_;  // registered
-  bool shutting_down_ = false;
-  Clock::time_point deadline_{};
-  int pending_ = 0;  // accepts, timer waits and shutdown steps in flight
-
-  bool done_set_ = false;  // guarded by mutex_
-  std::promise<void> done_;
-  std::shared_future<void> done_future_ = done_.get_future().share();
 };
 
 }  // namespace wsreg::wspp

@@ -104,8 +104,15 @@ struct ServerOptions {
   std::size_t max_message_size = 1024 * 1024;
 
   /// Time from TCP accept to the end of the opening handshake; a connection
-  /// that has not finished by then is dropped (websocketpp's open handshake
-  /// timer; it is never registered). Default 5 s.
+  /// that has not finished by then is dropped (never registered; counted in
+  /// ServerStats::handshake_timeouts). The Server runs this deadline itself,
+  /// from its sweep, which checks about every quarter of the shortest of
+  /// this, ping_interval and idle_timeout (5 ms to 1 s): a connection is
+  /// dropped between handshake_timeout and about 1.25 x handshake_timeout
+  /// after its accept. (websocketpp's own open handshake timer is turned
+  /// off: in 0.8.2 its expiry, once queued, terminated connections that had
+  /// just opened, without a close frame.) The deadline also covers plain
+  /// HTTP requests. 0: no deadline. Default 5 s.
   std::chrono::milliseconds handshake_timeout{5000};
 
   /// Time a close handshake may take before the TCP connection is dropped
@@ -124,7 +131,34 @@ struct ServerOptions {
   /// ping, no pong) for this long is closed with 1001 "idle timeout"; it is
   /// dropped and removed when it answers, or at most one ping_interval (or
   /// close_handshake_timeout, if shorter) later. 0: never. Default 60 s.
+  ///
+  /// With both set, idle_timeout must be at least twice ping_interval, or
+  /// the Server's constructor throws std::invalid_argument naming both. The
+  /// rule: a ping goes out between ping_interval and ping_interval plus one
+  /// sweep period (at most a quarter of ping_interval) after the last
+  /// arrival, so a client that answers every ping then has at least three
+  /// quarters of ping_interval for its pong to arrive before idle_timeout;
+  /// with a shorter idle_timeout a live client can be closed as idle (with
+  /// idle_timeout <= ping_interval it always is, before any ping).
   std::chrono::milliseconds idle_timeout{60000};
+
+  // Ordering
+
+  /// After the message handler returns, wait until the registry has applied
+  /// what the handler queued (ConnectionRegistry::flush()), before
+  /// websocketpp reads that connection's next frame. Under ActorPolicy this
+  /// costs one round trip to the actor thread per inbound message that
+  /// queued something (nothing when the handler queued nothing); under
+  /// MutexPolicy, whose calls apply before they return, it costs nothing.
+  /// What it buys: a reply the handler sent goes out before anything that
+  /// follows on that connection, such as the 1002 close frame for a protocol
+  /// violation that arrived right behind the message (RFC 6455 section 7.1.7
+  /// lets an endpoint fail at once; the reply would otherwise be lost), and
+  /// an io thread never has more than one message handler's work waiting in
+  /// the actor's mailbox: inbound traffic cannot outrun the actor, so a
+  /// flood of client messages slows the reading of those clients instead of
+  /// growing the mailbox. false trades both for throughput. Default true.
+  bool flush_after_message = true;
 
   // Accepting
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "wsreg/prometheus.hpp"
 
@@ -35,6 +36,10 @@ struct ServerStats {
   std::uint64_t idle_closes = 0;
   /// Pings sent by the heartbeat.
   std::uint64_t pings_sent = 0;
+  /// TCP connections accepted (each then either completes its handshake or
+  /// is counted in handshakes_failed or handshakes_rejected, or ends as a
+  /// plain HTTP exchange).
+  std::uint64_t accepts = 0;
   /// Accepts that failed (any reason but shutdown).
   std::uint64_t accept_errors = 0;
   /// Times accepting paused for lack of resources (EMFILE, ...).
@@ -42,6 +47,19 @@ struct ServerStats {
   /// Exceptions thrown by application handlers (each closed its
   /// connection with 1011).
   std::uint64_t handler_exceptions = 0;
+  /// Exceptions (std::bad_alloc, in practice) thrown by the adapter's own
+  /// code on a connection's open, message or HTTP path; each closed that
+  /// connection with 1011 (or answered 500) instead of reaching websocketpp.
+  std::uint64_t internal_errors = 0;
+  /// Connections closed with 1002 (protocol error, RFC 6455 section 7.4.1):
+  /// a malformed frame, a bad opcode or RSV bit, a non-minimal length, ...
+  std::uint64_t protocol_error_closes = 0;
+  /// Connections closed with 1007 (invalid frame payload data, RFC 6455
+  /// section 8.1): text or a close reason that is not UTF-8.
+  std::uint64_t invalid_payload_closes = 0;
+  /// Connections dropped because their opening handshake took longer than
+  /// handshake_timeout (also counted in handshakes_failed).
+  std::uint64_t handshake_timeouts = 0;
 };
 
 /// Renders `stats` in the Prometheus text exposition format 0.0.4, one
@@ -49,8 +67,11 @@ struct ServerStats {
 /// wsreg_backpressure_drops_total, wsreg_buffered_bytes_high_water (gauge),
 /// wsreg_oversize_closes_total, wsreg_handshakes_rejected_total,
 /// wsreg_handshakes_failed_total, wsreg_idle_closes_total,
-/// wsreg_pings_sent_total, wsreg_accept_errors_total,
-/// wsreg_accept_backoffs_total, wsreg_handler_exceptions_total.
+/// wsreg_pings_sent_total, wsreg_accepts_total, wsreg_accept_errors_total,
+/// wsreg_accept_backoffs_total, wsreg_handler_exceptions_total,
+/// wsreg_internal_errors_total, wsreg_protocol_closes_total{code="1002"|"1007"|"1009"}
+/// (1009 is the same count as wsreg_oversize_closes_total), and
+/// wsreg_handshake_timeouts_total.
 /// Thread-safe (a pure function). Throws std::bad_alloc only.
 inline std::string prometheus_text(const ServerStats& stats) {
   using wsreg::detail::append_metric;
@@ -77,6 +98,8 @@ inline std::string prometheus_text(const ServerStats& stats) {
                 "Connections closed after idle_timeout without traffic.", stats.idle_closes);
   append_metric(out, "wsreg_pings_sent_total", "counter", "Heartbeat pings sent.",
                 stats.pings_sent);
+  append_metric(out, "wsreg_accepts_total", "counter", "TCP connections accepted.",
+                stats.accepts);
   append_metric(out, "wsreg_accept_errors_total", "counter", "Failed TCP accepts.",
                 stats.accept_errors);
   append_metric(out, "wsreg_accept_backoffs_total", "counter",
@@ -86,6 +109,26 @@ inline std::string prometheus_text(const ServerStats& stats) {
                 "Exceptions thrown by application handlers (each closed its connection "
                 "with 1011).",
                 stats.handler_exceptions);
+  append_metric(out, "wsreg_internal_errors_total", "counter",
+                "Exceptions in the adapter's own code (each closed its connection with 1011).",
+                stats.internal_errors);
+  out += "# HELP wsreg_protocol_closes_total Connections closed by the server for a protocol "
+         "violation, by close code (RFC 6455 section 7.4.1).\n"
+         "# TYPE wsreg_protocol_closes_total counter\n";
+  const std::pair<const char*, std::uint64_t> by_code[] = {
+      {"1002", stats.protocol_error_closes},
+      {"1007", stats.invalid_payload_closes},
+      {"1009", stats.oversize_closes}};
+  for (const auto& [code, count] : by_code) {
+    out += "wsreg_protocol_closes_total{code=\"";
+    out += code;
+    out += "\"} ";
+    out += std::to_string(count);
+    out += '\n';
+  }
+  append_metric(out, "wsreg_handshake_timeouts_total", "counter",
+                "Connections dropped for not finishing the opening handshake in time.",
+                stats.handshake_timeouts);
   return out;
 }
 

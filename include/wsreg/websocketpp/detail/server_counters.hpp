@@ -21,9 +21,14 @@ struct ServerCounters {
   std::atomic<std::uint64_t> handshakes_failed{0};
   std::atomic<std::uint64_t> idle_closes{0};
   std::atomic<std::uint64_t> pings_sent{0};
+  std::atomic<std::uint64_t> accepts{0};
   std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::uint64_t> accept_backoffs{0};
   std::atomic<std::uint64_t> handler_exceptions{0};
+  std::atomic<std::uint64_t> internal_errors{0};
+  std::atomic<std::uint64_t> protocol_error_closes{0};
+  std::atomic<std::uint64_t> invalid_payload_closes{0};
+  std::atomic<std::uint64_t> handshake_timeouts{0};
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.fetch_add(1, std::memory_order_relaxed);
@@ -49,9 +54,14 @@ struct ServerCounters {
     s.handshakes_failed = handshakes_failed.load(std::memory_order_relaxed);
     s.idle_closes = idle_closes.load(std::memory_order_relaxed);
     s.pings_sent = pings_sent.load(std::memory_order_relaxed);
+    s.accepts = accepts.load(std::memory_order_relaxed);
     s.accept_errors = accept_errors.load(std::memory_order_relaxed);
     s.accept_backoffs = accept_backoffs.load(std::memory_order_relaxed);
     s.handler_exceptions = handler_exceptions.load(std::memory_order_relaxed);
+    s.internal_errors = internal_errors.load(std::memory_order_relaxed);
+    s.protocol_error_closes = protocol_error_closes.load(std::memory_order_relaxed);
+    s.invalid_payload_closes = invalid_payload_closes.load(std::memory_order_relaxed);
+    s.handshake_timeouts = handshake_timeouts.load(std::memory_order_relaxed);
     return s;
   }
 };

@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps configure build test stress check check-tsan check-asan conformance demo bench bench-smoke clean
+.PHONY: all deps configure build release test stress check check-tsan check-asan conformance demo bench bench-smoke clean
 
 all: build
 
@@ -16,6 +16,12 @@ configure: deps
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
+
+# The most common user build, -O3 (Release), which warns differently from
+# -O2 (RelWithDebInfo): every target must compile warning-free in both.
+release: deps
+	cmake -S . -B $(BUILD)-release -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD)-release -j$(JOBS)
 
 # Every Catch2 test case is its own CTest test with a 60 s timeout. The
 # end-to-end tests (label e2e, tests/e2e) need their npm modules first.
@@ -72,4 +78,4 @@ bench-smoke: build
 	SMOKE=1 bash scripts/bench-e2e.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-tsan $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-tsan $(BUILD)-asan $(BUILD)-release

@@ -97,6 +97,10 @@ class Server {
   /// fills in the response and returns true, or returns false to leave it
   /// to the Server (metrics_path, else 404).
   using HttpHandler = std::function<bool(const HttpRequest&, HttpResponse&)>;
+  /// Called with a connection's id and its dropped_messages() total once its
+  /// queue has drained after one or more messages were dropped for it under
+  /// OverflowPolicy::drop_newest (see set_drop_handler).
+  using DropHandler = std::function<void(ConnectionId, std::uint64_t dropped_total)>;
 
   /// A server with its own io_context, run by `options.threads` threads that
   /// start in listen(). Throws std::system_error if websocketpp's Asio
@@ -163,6 +167,27 @@ class Server {
   /// Sets the handler called after a connection was removed. Not
   /// thread-safe: call before listen(). Runs on an io thread.
   void set_close_handler(ConnectionHandler handler) { on_close_ = std::move(handler); }
+  /// Sets the handler told that a connection lost messages to
+  /// OverflowPolicy::drop_newest. Coalesced: it is called once when that
+  /// connection's queue has drained after one or more drops (not once per
+  /// dropped message, and not while the client stays at its bound), with the
+  /// connection's running total, so a notice it sends (ConnectionRegistry::send)
+  /// waits behind little. Never called under OverflowPolicy::close. Not
+  /// thread-safe: call before listen(). Runs on the connection's strand (an
+  /// io thread); an exception from it closes that connection with 1011.
+  void set_drop_handler(DropHandler handler) { on_drop_ = std::move(handler); }
+
+  /// How many messages for connection `id` were refused by its bound
+  /// (max_buffered_bytes) so far, under either overflow policy; nullopt if
+  /// `id` is not open here. Thread-safe; exact at the moment it reads.
+  std::optional<std::uint64_t> dropped_messages(ConnectionId id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = open_.find(id);
+    if (it == open_.end()) return std::nullopt;
+    const ConnectionPtr con = it->second.lock();
+    if (!con) return std::nullopt;
+    return con->dropped_messages.load(std::memory_order_relaxed);
+  }
 
   /// Binds `address`:`port` (port 0 picks an ephemeral port; read it with
   /// port()), starts accepting and the heartbeat, and starts the owned io
@@ -494,7 +519,8 @@ class Server {
         const bool frame_once =
             options_.frame_once && !con->get_request_header("Sec-WebSocket-Version").empty();
         con->wsreg_id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
-            con, options_.max_buffered_bytes, options_.overflow_policy, frame_once, counters_));
+            con, options_.max_buffered_bytes, detail::write_window_bytes(options_),
+            options_.overflow_policy, frame_once, counters_));
         open_.emplace(con->wsreg_id, con);
       }
     }
@@ -523,6 +549,7 @@ class Server {
     }
     const ConnectionId id = std::exchange(con->wsreg_id, no_connection);
     registry_.remove(id);
+    detail::release_queue(*con);
     if (con->get_local_close_code() == ::websocketpp::close::status::message_too_big) {
       detail::ServerCounters::bump(counters_->oversize_closes);
     }
@@ -600,8 +627,13 @@ class Server {
   void on_interrupt(Hdl hdl) {
     ConnectionPtr con = connection(hdl);
     if (!con) return;
-    const std::uint8_t requests =
-        con->requests.fetch_and(static_cast<std::uint8_t>(~request_ping), std::memory_order_acq_rel);
+    const std::uint8_t requests = con->requests.fetch_and(
+        static_cast<std::uint8_t>(~(request_ping | request_drain)), std::memory_order_acq_rel);
+    // The adapter's send queue first: refilled, handed over before a
+    // shutdown close, or released before another close.
+    if (const auto dropped = detail::service_queue(con, requests, detail::write_window_bytes(options_))) {
+      if (con->wsreg_id != no_connection) guard(con, on_drop_, con->wsreg_id, *dropped);
+    }
     std::error_code ec;
     namespace status = ::websocketpp::close::status;
     if (requests & request_shutdown_close) {
@@ -685,6 +717,7 @@ class Server {
   HttpHandler on_http_;
   ConnectionHandler on_open_;
   ConnectionHandler on_close_;
+  DropHandler on_drop_;
 
   // This mutex synchronizes all access to open_, shutting_down_, deadline_,
   // pending_, done_set_ and done_.

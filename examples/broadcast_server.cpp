@@ -1,12 +1,15 @@
 // broadcast_server: sends every connection a tick {"seq":N,"sent_ns":T} at
 // --rate Hz, and relays each text message a client sends to every
-// connection, the sender included.
+// connection, the sender included. With --overflow drop_newest a client that
+// falls behind by more than max_buffered_bytes misses ticks instead of being
+// closed, and is sent {"dropped":N} (its running total) once it has caught up.
 // Usage: broadcast_server [--address 0.0.0.0] [--port 9002] [--threads 1]
-//                         [--policy actor|mutex] [--rate 10]
+//                         [--policy actor|mutex] [--rate 10] [--overflow close|drop_newest]
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -27,12 +30,23 @@ std::int64_t realtime_ns() {
 }
 
 template <class Policy>
-int run(examples::StopSignals& signals, const examples::ServerArguments& args, double rate_hz) {
+int run(examples::StopSignals& signals, const examples::ServerArguments& args, double rate_hz,
+        wsreg::wspp::OverflowPolicy overflow) {
   wsreg::ConnectionRegistry<Policy> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
   options.max_message_size = args.max_message_size;
+  options.overflow_policy = overflow;
   wsreg::wspp::Server<Policy> server(registry, options);
+
+  // Under drop_newest: called on the connection's io thread once its queue
+  // has drained after it lost ticks (not once per lost tick), so the notice
+  // arrives right after the ticks it did get. A client can resynchronise.
+  server.set_drop_handler([&registry](wsreg::ConnectionId id, std::uint64_t dropped_total) {
+    nlohmann::ordered_json notice;
+    notice["dropped"] = dropped_total;
+    registry.send(id, wsreg::Payload::text(notice.dump()));
+  });
 
   server.set_message_handler([&registry](wsreg::ConnectionId, wsreg::Payload message) {
     if (message.opcode() == wsreg::Opcode::text) registry.broadcast(std::move(message));
@@ -67,6 +81,12 @@ int main(int argc, char** argv) {
   examples::ServerArguments args;
   args.add_to(app);
   args.add_message_size_to(app);
+  std::string overflow = "close";
+  app.add_option("--overflow", overflow,
+                 "past max_buffered_bytes: close the client (1008) or drop_newest (drop ticks, "
+                 "then send it {\"dropped\":N})")
+      ->check(CLI::IsMember({"close", "drop_newest"}))
+      ->capture_default_str();
   double rate_hz = 10;
   app.add_option("--rate", rate_hz, "ticks per second sent to every connection")
       ->check(CLI::Range(0.01, 100000.0))
@@ -75,6 +95,9 @@ int main(int argc, char** argv) {
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
   examples::StopSignals signals;  // before any thread and before the port is printed
   return examples::with_policy(args.policy, [&](auto tag) {
-    return run<typename decltype(tag)::type>(signals, args, rate_hz);
+    return run<typename decltype(tag)::type>(signals, args, rate_hz,
+                                             overflow == "drop_newest"
+                                                 ? wsreg::wspp::OverflowPolicy::drop_newest
+                                                 : wsreg::wspp::OverflowPolicy::close);
   });
 }

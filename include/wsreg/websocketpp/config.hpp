@@ -9,7 +9,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 
 #include <websocketpp/config/asio_no_tls.hpp>
 
@@ -26,6 +28,51 @@ enum Request : std::uint8_t {
   request_ping = 8,            ///< send a ping
   request_terminate = 16,      ///< drop the TCP connection now (shutdown deadline)
   request_handshake_timeout = 32,  ///< drop it if its opening handshake is still going on
+  request_drain = 64,          ///< refill websocketpp's queue from SendQueue
+};
+
+/// The adapter's own queue of data messages for one connection, in front of
+/// websocketpp's send queue (see detail::ConnectionSender, which owns the
+/// logic). websocketpp writes control frames (pong, ping, close) behind
+/// everything in its queue, so data waits here and websocketpp is handed
+/// at most ServerOptions::write_window_bytes of it at a time.
+///
+/// Sizes are "charged" bytes: header plus payload plus a per-message
+/// overhead (detail::message_overhead_bytes), what a queued message really
+/// costs in memory.
+///
+/// Thread safety: the fields above `written_total` are guarded by `mutex`;
+/// `written_total` and `sentinel_pending` are atomics that sentinel
+/// deleters (any thread) write without the mutex.
+struct SendQueue {
+  /// websocketpp's message pointer for wsreg::wspp::Config (a std::shared_ptr).
+  using MessagePtr = ::websocketpp::config::asio::message_type::ptr;
+
+  // This mutex synchronizes all access to messages, queued_bytes,
+  // handed_total, closed and dropped_since_notice, and is held while
+  // messages are handed to websocketpp's connection::send (which only takes
+  // websocketpp's locks and posts the write), so handoffs keep FIFO order.
+  std::mutex mutex;
+  /// Messages not yet handed to websocketpp; created on first use, so an
+  /// idle connection pays no deque, and released when the connection closes.
+  std::unique_ptr<std::deque<MessagePtr>> messages;
+  /// Charged bytes in `messages`.
+  std::size_t queued_bytes = 0;
+  /// Charged bytes ever handed to websocketpp (fast path and refills).
+  std::uint64_t handed_total = 0;
+  /// The connection is closing or closed: nothing more is queued.
+  bool closed = false;
+  /// A message was dropped since the application was last told
+  /// (Server::set_drop_handler).
+  bool dropped_since_notice = false;
+
+  /// Charged bytes known written: the handed_total a sentinel recorded,
+  /// stored by its deleter once websocketpp released it after its write.
+  /// handed_total - written_total bounds what websocketpp holds.
+  std::atomic<std::uint64_t> written_total{0};
+  /// A sentinel is in websocketpp's queue (or being written) and will ask
+  /// the strand to refill when released.
+  std::atomic<bool> sentinel_pending{false};
 };
 
 /// Per-connection state the adapter keeps inside each websocketpp
@@ -69,6 +116,12 @@ struct ConnectionState {
   std::atomic<std::int64_t> last_ping_ns{0};
   /// Pending Request bits; any thread sets, the strand acts on them.
   std::atomic<std::uint8_t> requests{0};
+  /// Messages for this connection refused by its bound (max_buffered_bytes),
+  /// under either overflow policy. Any thread reads (Server::dropped_messages);
+  /// the sender increments.
+  std::atomic<std::uint64_t> dropped_messages{0};
+  /// wsreg's data queue for this connection (detail::ConnectionSender).
+  SendQueue send_queue;
 };
 
 /// websocketpp 0.8.2 server config: plain TCP on standalone Asio, thread-safe

@@ -119,6 +119,10 @@ class Server {
   /// Called once, on an io thread, when the shutdown that async_shutdown()
   /// asked for has completed.
   using ShutdownHandler = std::function<void()>;
+  /// Called with a connection's id and its dropped_messages() total once its
+  /// queue has drained after one or more messages were dropped for it under
+  /// OverflowPolicy::drop_newest (see set_drop_handler).
+  using DropHandler = std::function<void(ConnectionId, std::uint64_t dropped_total)>;
 
   /// A server with its own io_context, run by `options.threads` threads that
   /// start in listen(). Throws std::invalid_argument for options that
@@ -186,6 +190,23 @@ class Server {
   /// listen(). Runs on an io thread, or on the thread that destroys the
   /// Server for connections still open then.
   void set_close_handler(ConnectionHandler handler) { core_->on_close_ = std::move(handler); }
+  /// Sets the handler told that a connection lost messages to
+  /// OverflowPolicy::drop_newest. Coalesced: it is called once when that
+  /// connection's queue has drained after one or more drops (not once per
+  /// dropped message, and not while the client stays at its bound), with the
+  /// connection's running total, so a notice it sends (ConnectionRegistry::send)
+  /// waits behind little. Never called under OverflowPolicy::close. Not
+  /// thread-safe: call before listen(). Runs on the connection's strand (an
+  /// io thread); an exception from it closes that connection with 1011.
+  void set_drop_handler(DropHandler handler) { core_->on_drop_ = std::move(handler); }
+
+  /// How many messages for connection `id` were refused by its bound
+  /// (max_buffered_bytes) so far, under either overflow policy; nullopt if
+  /// `id` is not open here. Thread-safe; exact at the moment it reads.
+  /// O(1) average (a lookup under the Server's mutex).
+  std::optional<std::uint64_t> dropped_messages(ConnectionId id) const {
+    return core_->dropped_messages(id);
+  }
 
   /// Binds `address`:`port` (port 0 picks an ephemeral port; read it with
   /// port()), starts accepting and the sweep (heartbeat and handshake
@@ -413,6 +434,16 @@ class Server {
     HttpHandler on_http_;
     ConnectionHandler on_open_;
     ConnectionHandler on_close_;
+    DropHandler on_drop_;
+
+    std::optional<std::uint64_t> dropped_messages(ConnectionId id) const {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = by_id_.find(id);
+      if (it == by_id_.end()) return std::nullopt;
+      const ConnectionPtr con = it->second.lock();
+      if (!con) return std::nullopt;
+      return con->dropped_messages.load(std::memory_order_relaxed);
+    }
 
    private:
     static ServerOptions checked(ServerOptions options) {
@@ -785,13 +816,26 @@ class Server {
         // hybi00 (no Sec-WebSocket-Version) frames differently from RFC 6455.
         const bool frame_once =
             options_.frame_once && !con->get_request_header("Sec-WebSocket-Version").empty();
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          by_id_.reserve(by_id_.size() + 1);  // so the emplace below cannot throw
+        }
         id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
-            con, options_.max_buffered_bytes, options_.overflow_policy, frame_once, counters_));
+            con, options_.max_buffered_bytes, detail::write_window_bytes(options_),
+            options_.overflow_policy, frame_once, counters_));
       } catch (...) {  // std::bad_alloc: never registered
         internal_error(*con);
         return;
       }
       con->wsreg_id.store(id, std::memory_order_release);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        try {
+          by_id_.emplace(id, con);
+        } catch (...) {  // the node allocation: dropped_messages(id) then says nullopt
+          detail::ServerCounters::bump(counters_->internal_errors);
+        }
+      }
       if (retired_.load(std::memory_order_acquire)) {
         // The Server's destructor ran meanwhile (embedded, before its
         // shutdown completed): take the registration back.
@@ -820,6 +864,11 @@ class Server {
         return;
       }
       remove(id);
+      detail::release_queue(*con);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        by_id_.erase(id);
+      }
       namespace status = ::websocketpp::close::status;
       switch (con->get_local_close_code()) {
         case status::message_too_big:
@@ -938,7 +987,7 @@ class Server {
       ConnectionPtr con = connection(hdl);
       if (!con) return;
       const std::uint8_t requests = con->requests.fetch_and(
-          static_cast<std::uint8_t>(~request_ping), std::memory_order_acq_rel);
+          static_cast<std::uint8_t>(~(request_ping | request_drain)), std::memory_order_acq_rel);
       namespace state = ::websocketpp::session::state;
       namespace status = ::websocketpp::close::status;
       namespace error = ::websocketpp::error;
@@ -959,6 +1008,15 @@ class Server {
         return;
       }
       if (now != state::open) return;  // closing: its close timer or the shutdown deadline ends it
+      // The adapter's send queue first: refilled, handed over before a
+      // shutdown close, or released before another close.
+      if (const auto dropped =
+              detail::service_queue(con, requests, detail::write_window_bytes(options_))) {
+        const ConnectionId id = con->wsreg_id.load(std::memory_order_acquire);
+        if (id != no_connection && !retired_.load(std::memory_order_acquire)) {
+          guard(*con, on_drop_, id, *dropped);
+        }
+      }
       std::error_code ec;
       if (requests & request_shutdown_close) {
         con->set_close_handshake_timeout(grace_left_ms());
@@ -1086,12 +1144,14 @@ class Server {
     // application after it.
     std::atomic<bool> retired_{false};
 
-    // This mutex synchronizes all access to live_, deadline_, pending_,
+    // This mutex synchronizes all access to live_, by_id_, deadline_, pending_,
     // done_set_, done_handlers_ and done_, and every write of
     // shutting_down_ (which handlers may also read without it).
     mutable std::mutex mutex_;
     // Every connection from get_connection() until its termination handler.
     std::unordered_map<const Connection*, std::weak_ptr<Connection>> live_;
+    // The registered ones by id, for dropped_messages().
+    std::unordered_map<ConnectionId, std::weak_ptr<Connection>> by_id_;
     std::atomic<bool> shutting_down_{false};
     Clock::time_point deadline_ = Clock::time_point::max();
     int pending_ = 0;  // accepts, timer waits and shutdown steps in flight

@@ -62,18 +62,45 @@ struct ServerOptions {
 
   // Backpressure
 
-  /// Bound on the bytes waiting to be written to one connection, as
-  /// websocketpp's connection::get_buffered_amount() counts them: payload
-  /// bytes queued behind the write in progress. A message that would pass it
-  /// triggers overflow_policy; a single message larger than the bound still
-  /// goes to a connection with nothing queued. websocketpp moves the whole
-  /// queue into each write, so the memory one stalled connection can hold is
-  /// at most about twice this (the write in progress plus the queue), plus
-  /// the kernel's socket buffers. Default 1 MiB.
+  /// Bound on the memory that data waiting to be written to one connection
+  /// costs, in charged bytes, in the adapter's own queue; what it has handed
+  /// websocketpp (write_window_bytes at most, or one larger message) comes
+  /// on top. Each message is charged
+  ///
+  ///     header bytes + payload bytes + detail::message_overhead_bytes
+  ///
+  /// where the overhead is what a queued message costs besides its bytes:
+  /// sizeof(websocketpp message) + the shared_ptr control block and malloc
+  /// headers + the queue slot + the payload allocation's rounding; 200 bytes
+  /// with websocketpp 0.8.2 on x86-64 libstdc++ (computed from sizeof at
+  /// compile time). A 10-byte message thus counts 212 bytes, so a client
+  /// sent tiny messages trips the bound after ~5,000 of them, not 100,000.
+  /// A frame-once message shared by many connections is charged in full to
+  /// each (an upper bound). A message that would pass the bound triggers
+  /// overflow_policy; a single message larger than the bound still goes to
+  /// a connection with nothing waiting. What one stalled connection holds in
+  /// user space is then at most about this plus write_window_bytes (plus one
+  /// message), plus the kernel's socket buffers. Default 1 MiB.
   std::size_t max_buffered_bytes = 1024 * 1024;
 
   /// What happens past max_buffered_bytes. Default: close (see OverflowPolicy).
   OverflowPolicy overflow_policy = OverflowPolicy::close;
+
+  /// Charged bytes (as max_buffered_bytes counts them) of data handed to
+  /// websocketpp at once per connection; the rest waits in the adapter's own
+  /// queue. websocketpp writes control frames (pong, ping, close) behind
+  /// everything handed to it, so this bounds how much data a control frame
+  /// waits behind in user space: it leaves after at most this much (or one
+  /// larger message), plus what the kernel's socket buffers already hold.
+  /// Smaller: control frames sooner; larger: fewer refills (one strand
+  /// round trip and one sentinel message each) for a fast reader. Measured
+  /// (tests/test_send_queue, 1 KiB messages, queue at its 1 MiB bound,
+  /// reader at 1 MiB/s through a 4 KiB SO_RCVBUF, socket_send_buffer_bytes
+  /// 16 KiB): client ping to pong max 36-48 ms at 16 KiB, 47-50 ms at
+  /// 32 KiB, 71-78 ms at 64 KiB, of which ~30 ms are the kernel's buffers;
+  /// 1.1-1.3 s with websocketpp's queue alone. Default 32 KiB; taken as
+  /// max_buffered_bytes if larger.
+  std::size_t write_window_bytes = 32 * 1024;
 
   /// SO_SNDBUF for accepted sockets, in bytes; 0 keeps the kernel's
   /// autotuned default (up to net.ipv4.tcp_wmem's maximum, 4 MiB on Debian).

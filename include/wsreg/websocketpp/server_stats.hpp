@@ -20,8 +20,10 @@ struct ServerStats {
   /// Messages refused because they would pass max_buffered_bytes (both
   /// policies); also part of RegistryStats::messages_dropped.
   std::uint64_t backpressure_drops = 0;
-  /// The most bytes ever seen waiting for one connection, as
-  /// get_buffered_amount() reported them before a send.
+  /// The most bytes ever seen in one connection's queue before a send, in
+  /// charged bytes as max_buffered_bytes counts them (header + payload +
+  /// per-message overhead; the write window handed to websocketpp is not
+  /// included).
   std::uint64_t buffered_bytes_high_water = 0;
   /// Connections closed with 1009 for an inbound message over
   /// max_message_size.

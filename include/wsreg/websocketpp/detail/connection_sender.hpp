@@ -2,8 +2,15 @@
 #ifndef WSREG_WEBSOCKETPP_DETAIL_CONNECTION_SENDER_HPP
 #define WSREG_WEBSOCKETPP_DETAIL_CONNECTION_SENDER_HPP
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <system_error>
 #include <utility>
 
 #include <websocketpp/frame.hpp>
@@ -58,8 +65,151 @@ std::shared_ptr<Message> frame_once(const Payload& payload) {
   return message;
 }
 
-/// Delivers payloads to one websocketpp connection through its error_code
-/// returning send(), within a bound on the bytes waiting for it.
+/// What a queued websocketpp message costs besides its header and payload
+/// bytes: the message object with its shared_ptr control block (one
+/// make_shared allocation, 16 bytes of malloc header), the queue slot (one
+/// shared_ptr), and the payload allocation's malloc header and rounding (up
+/// to 32 bytes). 200 bytes with websocketpp 0.8.2 on x86-64 libstdc++;
+/// ServerOptions::max_buffered_bytes documents the formula.
+inline constexpr std::size_t message_overhead_bytes =
+    sizeof(::websocketpp::config::asio::message_type) + 2 * sizeof(void*) + 16 +
+    sizeof(SendQueue::MessagePtr) + 32;
+
+/// ServerOptions::write_window_bytes as the adapter uses it: at most
+/// max_buffered_bytes. Thread-safe.
+inline std::size_t write_window_bytes(const ServerOptions& options) noexcept {
+  return std::min(options.write_window_bytes, options.max_buffered_bytes);
+}
+
+/// The charged size of `message`: header + payload + message_overhead_bytes.
+template <class Message>
+std::size_t charged_bytes(const Message& message) noexcept {
+  return message.get_header().size() + message.get_payload().size() + message_overhead_bytes;
+}
+
+/// Deleter of a sentinel: a zero-byte prepared message queued behind data in
+/// websocketpp's queue. websocketpp's handle_write_frame releases the
+/// messages of a write once it completed (m_current_msgs.clear()), so this
+/// runs when everything handed before the sentinel has been written; it
+/// records that and asks the strand to refill (request_drain). It also runs
+/// when the connection is destroyed with the sentinel still queued, or when
+/// connection::send refused it: then the connection cannot be locked (or is
+/// closing) and nothing is done. It keeps alive only what it touches: the
+/// connection's control block (a weak_ptr), and the connection itself while
+/// it uses it. Takes no lock, so it may run on any thread, under any lock.
+template <class Connection>
+struct SentinelDeleter {
+  std::weak_ptr<Connection> connection;
+  std::uint64_t mark = 0;  ///< SendQueue::handed_total when it was queued
+
+  template <class Message>
+  void operator()(Message* message) const noexcept {
+    delete message;
+    try {
+      auto con = connection.lock();  // null while the connection is being destroyed
+      if (!con) return;
+      SendQueue& queue = con->send_queue;
+      std::uint64_t seen = queue.written_total.load(std::memory_order_relaxed);
+      while (seen < mark && !queue.written_total.compare_exchange_weak(
+                                seen, mark, std::memory_order_release, std::memory_order_relaxed)) {
+      }
+      queue.sentinel_pending.store(false, std::memory_order_release);
+      ask_strand(con, request_drain);
+    } catch (...) {  // std::bad_alloc posting the interrupt: the queue waits for the next send
+    }
+  }
+};
+
+/// Drops everything in `queue` and refuses what comes later. Call with
+/// queue.mutex held. Not thread-safe otherwise.
+inline void release_locked(SendQueue& queue) noexcept {
+  queue.closed = true;
+  queue.messages.reset();
+  queue.queued_bytes = 0;
+}
+
+/// Releases `connection`'s queue when it closes. Thread-safe.
+template <class ConnectionState>
+void release_queue(ConnectionState& connection) noexcept {
+  std::lock_guard<std::mutex> lock(connection.send_queue.mutex);
+  release_locked(connection.send_queue);
+}
+
+/// Queues a sentinel behind what was handed to websocketpp so far, unless
+/// one is pending already. Call with queue.mutex held. On refusal (the
+/// connection is closing) the queue is released.
+template <class ConnectionPtr>
+void ensure_sentinel_locked(const ConnectionPtr& connection, SendQueue& queue) {
+  using Connection = typename ConnectionPtr::element_type;
+  using Message = typename Connection::message_type;
+  if (queue.sentinel_pending.exchange(true, std::memory_order_acq_rel)) return;
+  std::shared_ptr<Message> sentinel(
+      new Message(typename Message::con_msg_man_ptr(), ::websocketpp::frame::opcode::binary, 0),
+      SentinelDeleter<Connection>{connection, queue.handed_total});
+  sentinel->set_prepared(true);  // empty header and payload: zero bytes on the wire
+  if (connection->send(sentinel)) {
+    queue.sentinel_pending.store(false, std::memory_order_release);
+    release_locked(queue);
+  }
+}
+
+/// Does the queue work of an interrupt on `connection`'s strand, given the
+/// Request bits that were set: under request_shutdown_close it hands
+/// websocketpp everything queued (the close frame goes after it, as before
+/// this queue existed); under request_slow_close or request_idle_close it
+/// releases the queue (the peer is not reading; the close frame should not
+/// wait); under request_drain it refills websocketpp up to `window_bytes`
+/// and queues a sentinel behind the refill if data is still waiting.
+/// Returns the connection's dropped_messages total when the queue has just
+/// drained after one or more drops (the drop notice, once per episode).
+/// Strand only.
+template <class ConnectionPtr>
+std::optional<std::uint64_t> service_queue(const ConnectionPtr& connection, std::uint8_t requests,
+                                           std::size_t window_bytes) {
+  constexpr std::uint8_t discard = request_slow_close | request_idle_close;
+  SendQueue& queue = connection->send_queue;
+  std::lock_guard<std::mutex> lock(queue.mutex);
+  if (queue.closed) return std::nullopt;
+  if ((requests & discard) && !(requests & request_shutdown_close)) {
+    release_locked(queue);
+    return std::nullopt;
+  }
+  if (!(requests & (request_drain | request_shutdown_close))) return std::nullopt;
+  const bool everything = (requests & request_shutdown_close) != 0;
+  try {
+    while (queue.messages && !queue.messages->empty()) {
+      const auto& front = queue.messages->front();
+      const std::size_t charge = charged_bytes(*front);
+      const std::uint64_t in_flight =
+          queue.handed_total - queue.written_total.load(std::memory_order_acquire);
+      if (!everything && in_flight != 0 && in_flight + charge > window_bytes) break;
+      if (connection->send(front)) {  // closing: nothing more will be written
+        release_locked(queue);
+        return std::nullopt;
+      }
+      queue.handed_total += charge;
+      queue.queued_bytes -= charge;
+      queue.messages->pop_front();
+    }
+    if (everything) {
+      release_locked(queue);  // shutting down: the close frame is next
+      return std::nullopt;
+    }
+    if (queue.messages && !queue.messages->empty()) {
+      ensure_sentinel_locked(connection, queue);
+      return std::nullopt;
+    }
+  } catch (...) {  // std::bad_alloc: the queue is dropped, the connection will close
+    release_locked(queue);
+    return std::nullopt;
+  }
+  if (!queue.dropped_since_notice) return std::nullopt;
+  queue.dropped_since_notice = false;
+  return connection->dropped_messages.load(std::memory_order_relaxed);
+}
+
+/// Delivers payloads to one websocketpp connection through its own bounded
+/// queue (ConnectionState::send_queue) in front of websocketpp's.
 ///
 /// Framing: with `frame_once`, a payload is framed once (frame_once()
 /// above, cached in the Payload) and the same prepared message is queued on
@@ -68,9 +218,21 @@ std::shared_ptr<Message> frame_once(const Payload& payload) {
 /// whose framing differs), websocketpp's send() copies and frames per
 /// connection.
 ///
-/// Backpressure: before each send it reads websocketpp's
-/// get_buffered_amount(); if something is waiting and the payload would take
-/// it past `max_buffered_bytes`, the payload is refused (dropped) and, under
+/// Queueing: websocketpp writes a control frame (pong, ping, close) behind
+/// everything in its send queue, so data is handed to it only while less
+/// than `window_bytes` of it is unconfirmed; the rest waits in the
+/// SendQueue. When nothing waits there and the window has room, a message
+/// goes straight to websocketpp (the fast path, as without the queue). When
+/// data waits, a zero-byte sentinel message follows the last handoff in
+/// websocketpp's queue; websocketpp releases it once the write that
+/// contained it completed, and its deleter asks the strand (request_drain)
+/// to refill the window (service_queue()). So a control frame waits behind
+/// at most about `window_bytes` of data, plus the kernel's socket buffers.
+///
+/// Backpressure: the SendQueue is counted in charged bytes (charged_bytes():
+/// header, payload and message_overhead_bytes); if something waits and the
+/// payload would take the queue past `max_buffered_bytes`, it is refused
+/// (dropped, counted in ConnectionState::dropped_messages) and, under
 /// OverflowPolicy::close, the strand is asked to close with 1008. So one
 /// slow connection costs the sending thread one refused call, never a wait.
 ///
@@ -78,28 +240,28 @@ std::shared_ptr<Message> frame_once(const Payload& payload) {
 /// a closed connection (and its buffers) alive, and the server's counters
 /// strongly, since the registry may hold this past the Server's life.
 ///
-/// Thread safety: send() is thread-safe (websocketpp's connection::send
-/// locks the connection's state and write queue, then posts the write to
-/// the strand). It never blocks on the socket. get_buffered_amount() reads
-/// a size_t websocketpp updates under its write lock without taking it: the
-/// value may be a moment old, which only shifts the bound by one message.
+/// Thread safety: send() is thread-safe: it takes the SendQueue's mutex,
+/// under which it hands messages to websocketpp's connection::send (which
+/// takes websocketpp's own locks and posts the write to the strand, never
+/// waiting for the socket). It never blocks on the socket.
 template <class Connection>
 class ConnectionSender final : public Sender {
  public:
   ConnectionSender(std::weak_ptr<Connection> connection, std::size_t max_buffered_bytes,
-                   OverflowPolicy policy, bool frame_once,
+                   std::size_t window_bytes, OverflowPolicy policy, bool frame_once,
                    std::shared_ptr<ServerCounters> counters)
       : connection_(std::move(connection)),
         max_buffered_bytes_(max_buffered_bytes),
+        window_bytes_(window_bytes),
         policy_(policy),
         frame_once_(frame_once),
         counters_(std::move(counters)) {}
 
-  /// Queues `payload` on the connection's write queue; dropped if the
-  /// connection is gone, not open, closing, or over its bound, or if it is
-  /// text that is not valid UTF-8. With frame_once the first recipient frames
-  /// the payload and the others share that frame; otherwise websocketpp
-  /// copies the bytes into a frame of its own here.
+  /// Queues `payload` for the connection; dropped if the connection is
+  /// gone, not open, closing, or over its bound, or if it is text that is
+  /// not valid UTF-8. With frame_once the first recipient frames the payload
+  /// and the others share that frame; otherwise the bytes are copied into a
+  /// message of this connection's own. Thread-safe; never blocks.
   SendResult send(const Payload& payload) noexcept override {
     try {
       auto connection = connection_.lock();
@@ -109,32 +271,82 @@ class ConnectionSender final : public Sender {
       if (connection->requests.load(std::memory_order_relaxed) & closing) {
         return SendResult::dropped;
       }
-      const std::size_t buffered = connection->get_buffered_amount();
-      counters_->note_buffered(buffered);
-      // A message larger than the bound still goes to an idle connection.
-      if (buffered != 0 && buffered + payload.size() > max_buffered_bytes_) {
+      using Message = typename Connection::message_type;
+      std::shared_ptr<Message> message;
+      std::size_t charge = payload.size() + message_overhead_bytes;
+      if (frame_once_) {
+        message = payload.template encoded<FramedMessage<Message>>(
+            [&payload] { return frame_once<Message>(payload); });
+        if (!message) return SendResult::dropped;
+        charge = charged_bytes(*message);
+      }
+      SendQueue& queue = connection->send_queue;
+      std::lock_guard<std::mutex> lock(queue.mutex);
+      if (queue.closed) return SendResult::dropped;
+      const std::uint64_t in_flight =
+          queue.handed_total - queue.written_total.load(std::memory_order_acquire);
+      const bool queue_empty = !queue.messages || queue.messages->empty();
+      // The fast path: nothing waits here and the window has room (a message
+      // larger than the window goes alone).
+      if (queue_empty && (in_flight == 0 || in_flight + charge <= window_bytes_)) {
+        if (hand(*connection, payload, message)) return SendResult::dropped;
+        queue.handed_total += charge;
+        return SendResult::sent;
+      }
+      // The bound is on the queue; the window (what websocketpp holds) comes
+      // on top. in_flight is only confirmed by sentinels, so it may count
+      // data already written: charging it here would shrink the bound by up
+      // to a window for a reader that keeps up. A message larger than the
+      // bound still goes to a connection with nothing waiting.
+      counters_->note_buffered(queue.queued_bytes);
+      if ((queue.queued_bytes != 0 || in_flight != 0) &&
+          queue.queued_bytes + charge > max_buffered_bytes_) {
         ServerCounters::bump(counters_->backpressure_drops);
-        if (policy_ == OverflowPolicy::close) ask_strand(connection, request_slow_close);
+        connection->dropped_messages.fetch_add(1, std::memory_order_relaxed);
+        if (policy_ == OverflowPolicy::close) {
+          ask_strand(connection, request_slow_close);
+        } else {
+          queue.dropped_since_notice = true;
+          ensure_sentinel_locked(connection, queue);  // so a drain (and the notice) follows
+        }
         return SendResult::dropped;
       }
-      if (frame_once_) {
-        using Message = typename Connection::message_type;
-        auto framed = payload.template encoded<FramedMessage<Message>>(
-            [&payload] { return frame_once<Message>(payload); });
-        if (!framed) return SendResult::dropped;
-        return connection->send(std::move(framed)) ? SendResult::dropped : SendResult::sent;
-      }
-      const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
-      const auto ec = connection->send(payload.data().data(), payload.size(), opcode);
-      return ec ? SendResult::dropped : SendResult::sent;
-    } catch (...) {  // std::bad_alloc from websocketpp's message allocation
+      if (!message) message = copy_of(payload);
+      if (!queue.messages) queue.messages = std::make_unique<std::deque<SendQueue::MessagePtr>>();
+      queue.messages->push_back(std::move(message));
+      queue.queued_bytes += charge;
+      ensure_sentinel_locked(connection, queue);
+      return queue.closed ? SendResult::dropped : SendResult::sent;
+    } catch (...) {  // std::bad_alloc from a message or queue allocation
       return SendResult::dropped;
     }
   }
 
  private:
+  // Hands one message to websocketpp: the prepared frame-once message as
+  // is, or the payload for websocketpp to copy and frame. Returns its error.
+  template <class Message>
+  static std::error_code hand(Connection& connection, const Payload& payload,
+                              const std::shared_ptr<Message>& message) {
+    if (message) return connection.send(message);
+    const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
+    return connection.send(payload.data().data(), payload.size(), opcode);
+  }
+
+  // An unprepared message holding a copy of the payload, for a connection
+  // that is framed per connection: websocketpp frames it when it is handed.
+  static typename Connection::message_ptr copy_of(const Payload& payload) {
+    using Message = typename Connection::message_type;
+    const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
+    auto message = std::make_shared<Message>(typename Message::con_msg_man_ptr(), opcode,
+                                             payload.size());
+    message->set_payload(payload.data().data(), payload.size());
+    return message;
+  }
+
   std::weak_ptr<Connection> connection_;
   const std::size_t max_buffered_bytes_;
+  const std::size_t window_bytes_;
   const OverflowPolicy policy_;
   const bool frame_once_;
   const std::shared_ptr<ServerCounters> counters_;

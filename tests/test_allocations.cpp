@@ -1,31 +1,17 @@
 // Proves that a broadcast allocates nothing per recipient: the payload is
-// shared, not copied. Replaces global operator new to count allocations, so
-// it lives in its own executable.
+// shared, not copied. Counts allocations through the replaced global
+// operator new of allocation_hooks.cpp, so it lives in its own executable.
 #include "wsreg/connection_registry.hpp"
 
-#include <atomic>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "allocation_hooks.hpp"
 #include "policies.hpp"
 #include "support.hpp"
-
-namespace {
-std::atomic<long> allocations{0};
-}
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
@@ -45,10 +31,10 @@ long allocations_for_broadcast(std::size_t recipients, const Payload& payload) {
   }
   registry.broadcast(payload);  // warm-up: snapshots, mailbox capacity
   registry.flush();
-  const long before = allocations.load();
+  const long before = wsreg_test::alloc::count();
   registry.broadcast(payload);
   registry.flush();
-  const long used = allocations.load() - before;
+  const long used = wsreg_test::alloc::count() - before;
   for (const auto& s : senders) {
     if (s->count() != 2 || s->last_data() != payload.data().data()) return -1;
   }

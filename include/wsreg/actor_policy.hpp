@@ -62,6 +62,13 @@ namespace wsreg {
 ///
 /// The mailbox is unbounded: a producer that outruns the actor grows it.
 ///
+/// Exception safety: a std::bad_alloc while posting (on the caller's
+/// thread: the message, its std::function, the mailbox's growth) reaches
+/// the caller, and nothing is queued. One on the actor thread, while an
+/// operation is applied, is swallowed there and that operation is not
+/// applied at all: the state stays exactly as it was (RegistryState's
+/// mutations are all-or-nothing), and a query answers with the exception.
+///
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe, except that
 /// no member may be called concurrently with the destructor.
 template <class Data>
@@ -413,7 +420,7 @@ class BasicActorPolicy {
           command.done->set_value();
           break;
       }
-    } catch (...) {  // std::bad_alloc inside a topic change: that change is lost
+    } catch (...) {  // std::bad_alloc: this operation is not applied, the state is unchanged
     }
   }
 

@@ -49,6 +49,12 @@ namespace wsreg {
 /// after erase(id) or unsubscribe(id, topic) returned never reaches id there,
 /// while one that overlaps it may.
 ///
+/// Exception safety: strong. A std::bad_alloc from any member reaches the
+/// caller and leaves the registry exactly as it was (no ghost entry, no lost
+/// subscription, no partial delivery: broadcast and publish allocate only
+/// before their first Sender::send). Presence reports are prepared before
+/// the change, so reporting cannot fail after it.
+///
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe; every member
 /// may be called from any thread, including from inside Sender::send and the
 /// presence handler (but not from inside an update_data function).
@@ -82,7 +88,10 @@ class BasicMutexPolicy {
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      doomed = state_.erase(id, collector(events));
+      if (const auto* names = state_.subscriptions(id)) {
+        events.prepare(handler_, names->begin(), names->end());
+      }
+      doomed = state_.erase(id, events.recorder());
     }
     if (!doomed) return;
     detail::StatsCounters::bump(counters_.connections_removed);
@@ -137,7 +146,8 @@ class BasicMutexPolicy {
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      state_.subscribe(id, std::move(topic), collector(events));
+      events.prepare(handler_, &topic, &topic + 1);
+      state_.subscribe(id, std::move(topic), events.recorder());
     }
     report(events);
   }
@@ -147,7 +157,8 @@ class BasicMutexPolicy {
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      state_.unsubscribe(id, topic, collector(events));
+      events.prepare(handler_, &topic, &topic + 1);
+      state_.unsubscribe(id, topic, events.recorder());
     }
     report(events);
   }
@@ -234,26 +245,45 @@ class BasicMutexPolicy {
   // A presence change recorded under the lock, reported after it.
   struct Event {
     std::string topic;
-    ConnectionId id;
-    bool joined;
-    std::size_t subscribers;
-  };
-  struct Events {
-    std::shared_ptr<const PresenceHandler> handler;
-    std::vector<Event> list;
+    ConnectionId id = no_connection;
+    bool joined = false;
+    std::size_t subscribers = 0;
   };
 
-  // Called under the lock: records changes only if a handler is set.
-  auto collector(Events& events) {
-    events.handler = handler_;
-    return [&events](const std::string& topic, ConnectionId id, bool joined, std::size_t count) {
-      if (events.handler) events.list.push_back(Event{topic, id, joined, count});
-    };
-  }
+  // The presence changes of one operation. Everything they need is allocated
+  // by prepare(), before the operation changes the state, so that recording
+  // them afterwards cannot throw and the operation stays all-or-nothing.
+  struct Events {
+    std::shared_ptr<const PresenceHandler> handler;
+    std::vector<Event> list;  // one slot per change the operation may make
+    std::size_t used = 0;
+
+    // Called under the lock, before the change: one slot per topic in
+    // [first, last), in the order the state emits them; nothing without a
+    // handler. Throws std::bad_alloc with nothing changed.
+    template <class It>
+    void prepare(const std::shared_ptr<const PresenceHandler>& h, It first, It last) {
+      if (!h) return;
+      for (; first != last; ++first) list.push_back(Event{*first});
+      handler = h;
+    }
+
+    // Fills the next prepared slot; never allocates.
+    auto recorder() noexcept {
+      return [this](const std::string&, ConnectionId id, bool joined, std::size_t count) noexcept {
+        if (used == list.size()) return;  // no handler: nothing prepared
+        Event& e = list[used++];
+        e.id = id;
+        e.joined = joined;
+        e.subscribers = count;
+      };
+    }
+  };
 
   // Called without the lock.
   static void report(const Events& events) {
-    for (const Event& e : events.list) {
+    for (std::size_t i = 0; i < events.used; ++i) {
+      const Event& e = events.list[i];
       try {
         (*events.handler)(PresenceEvent{e.topic, e.id, e.joined, e.subscribers});
       } catch (...) {  // documented: a throwing presence handler is ignored

@@ -36,6 +36,14 @@ inline void deliver(const Members& recipients, const Payload& payload, Connectio
   tally.flush_into(counters);
 }
 
+/// Makes room for one more element of `v` with geometric growth (so a
+/// later push_back cannot throw), without changing its contents. Throws
+/// std::bad_alloc, leaving `v` as it was.
+template <class T>
+void reserve_one(std::vector<T>& v) {
+  if (v.size() == v.capacity()) v.reserve(v.capacity() < 4 ? 4 : 2 * v.capacity());
+}
+
 /// A set of recipients kept dense for delivery: a vector to iterate (no node
 /// chasing on the fan-out path) plus an index for O(1) insert and erase
 /// (erase swaps the last member into the hole, so order is not kept).
@@ -43,23 +51,28 @@ inline void deliver(const Members& recipients, const Payload& payload, Connectio
 /// Thread safety: Not thread-safe; the policy serialises access.
 class MemberSet {
  public:
-  /// Adds `id`; false if it was already there. O(1) average.
+  /// Adds `id`; false if it was already there. O(1) amortised. Strong
+  /// exception safety: on std::bad_alloc nothing changes (the vector grows
+  /// first, then the index, then the push_back that can no longer throw).
   bool insert(ConnectionId id, const std::shared_ptr<Sender>& sender) {
+    if (index_.count(id) != 0) return false;
+    reserve_one(members_);
     if (!index_.emplace(id, members_.size()).second) return false;
-    members_.push_back(Member{id, sender});
+    members_.push_back(Member{id, sender});  // capacity reserved: does not throw
     snapshot_.reset();
     return true;
   }
 
-  /// Removes `id`; false if it was not there. O(1) average.
-  bool erase(ConnectionId id) {
+  /// Removes `id`; false if it was not there. O(1) average. Does not
+  /// allocate, so it cannot fail halfway.
+  bool erase(ConnectionId id) noexcept {
     const auto it = index_.find(id);
     if (it == index_.end()) return false;
     const std::size_t hole = it->second;
     index_.erase(it);
     if (hole + 1 != members_.size()) {
       members_[hole] = std::move(members_.back());
-      index_[members_[hole].id] = hole;
+      index_.find(members_[hole].id)->second = hole;  // find, not []: never allocates
     }
     members_.pop_back();
     snapshot_.reset();
@@ -103,11 +116,18 @@ template <class Data>
 class RegistryState {
  public:
   /// Registers `id`; false if it exists already (never, with fresh ids).
+  /// Strong exception safety: on std::bad_alloc (or an exception from
+  /// Data's move assignment) the registry is as it was.
   bool insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data) {
     auto [it, fresh] = connections_.try_emplace(id);
     if (!fresh) return false;
-    it->second.data = std::move(data);
-    all_.insert(id, sender);
+    try {
+      it->second.data = std::move(data);
+      all_.insert(id, sender);
+    } catch (...) {
+      connections_.erase(it);  // no ghost entry with a null Sender
+      throw;
+    }
     it->second.sender = std::move(sender);
     return true;
   }
@@ -115,17 +135,19 @@ class RegistryState {
   /// Removes `id` from every topic it is in, then from the registry, and
   /// only then emits one leave per topic, so a presence handler that looks
   /// at the registry sees the change complete. Returns its Sender (null if
-  /// `id` was unknown) so the caller can let it go outside any lock.
+  /// `id` was unknown) so the caller can let it go outside any lock. Strong
+  /// exception safety: the one allocation comes before any change. `emit`
+  /// must not throw.
   template <class Emit>
   std::shared_ptr<Sender> erase(ConnectionId id, Emit&& emit) {
     const auto it = connections_.find(id);
     if (it == connections_.end()) return nullptr;
+    std::vector<std::size_t> left;
+    left.reserve(it->second.topics.size());  // may throw: nothing changed yet
     std::vector<std::string> names = std::move(it->second.topics);
     std::shared_ptr<Sender> sender = std::move(it->second.sender);
     connections_.erase(it);
     all_.erase(id);
-    std::vector<std::size_t> left;
-    left.reserve(names.size());
     for (const std::string& name : names) left.push_back(drop_member(name, id));
     for (std::size_t i = 0; i < names.size(); ++i) emit(names[i], id, false, left[i]);
     return sender;
@@ -147,13 +169,15 @@ class RegistryState {
   }
 
   /// Subscribes `id` to `name`, then emits the join; false if `id` is
-  /// unknown or already there. On std::bad_alloc nothing changes.
+  /// unknown or already there. Strong exception safety: on std::bad_alloc
+  /// nothing changes (a topic created for it is erased again). `emit` must
+  /// not throw.
   template <class Emit>
   bool subscribe(ConnectionId id, std::string name, Emit&& emit) {
     const auto conn = connections_.find(id);
     if (conn == connections_.end()) return false;
     auto& names = conn->second.topics;
-    names.reserve(names.size() + 1);  // so the push_back below cannot throw
+    reserve_one(names);  // so the push_back below cannot throw
     auto [topic, created] = topics_.try_emplace(std::move(name));
     std::string mine;
     try {
@@ -170,6 +194,7 @@ class RegistryState {
 
   /// Unsubscribes `id` from `name` (erasing the topic if it is left empty),
   /// then emits the leave; false if it was not subscribed. O(topics of id).
+  /// Does not allocate; `emit` must not throw.
   template <class Emit>
   bool unsubscribe(ConnectionId id, const std::string& name, Emit&& emit) {
     const auto conn = connections_.find(id);
@@ -183,6 +208,13 @@ class RegistryState {
     const std::size_t left = drop_member(taken, id);
     emit(taken, id, false, left);
     return true;
+  }
+
+  /// The topics of `id` in the order erase() emits their leaves, or null
+  /// for an unknown id (for a caller that prepares its reports up front).
+  const std::vector<std::string>* subscriptions(ConnectionId id) const {
+    const auto conn = connections_.find(id);
+    return conn == connections_.end() ? nullptr : &conn->second.topics;
   }
 
   /// The topics of `id`, sorted.
@@ -235,7 +267,7 @@ class RegistryState {
 
   // Takes `id` out of topic `name`, erasing the topic if it is left empty;
   // returns the subscribers left.
-  std::size_t drop_member(const std::string& name, ConnectionId id) {
+  std::size_t drop_member(const std::string& name, ConnectionId id) noexcept {
     const auto topic = topics_.find(name);
     if (topic == topics_.end()) return 0;
     topic->second.erase(id);

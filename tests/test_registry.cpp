@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -349,4 +350,161 @@ TEMPLATE_LIST_TEST_CASE("size_approx and stats_approx answer without waiting and
   registry.flush();
   CHECK(registry.size_approx() == 1);
   CHECK(registry.stats_approx().messages_sent == 1);
+}
+
+// The bounded mailbox (RegistryOptions::mailbox_capacity).
+
+namespace {
+
+constexpr bool is_actor(const wsreg::ActorPolicy*) { return true; }
+constexpr bool is_actor(const wsreg::MutexPolicy*) { return false; }
+template <class Policy>
+constexpr bool actor_v = is_actor(static_cast<const Policy*>(nullptr));
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE(
+    "a producer that outruns the actor waits for room while lifecycle operations never wait",
+    "[registry][mailbox]", registry_policies) {
+  constexpr std::size_t capacity = 8;
+  constexpr int produced = 40;
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = capacity;
+  ConnectionRegistry<TestType, std::string> registry(options);
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = registry.add(blocker);
+  auto listener = std::make_shared<CountingSender>();
+  registry.add(listener);
+  registry.flush();
+
+  // The producer's first broadcast holds the delivering thread in the
+  // blocker (ActorPolicy: the actor; MutexPolicy: the producer itself).
+  std::atomic<int> posted{0};
+  std::thread producer([&] {
+    for (int i = 0; i < produced; ++i) {
+      registry.broadcast(Payload::text("tick"));
+      posted.fetch_add(1);
+    }
+    registry.flush();
+  });
+  REQUIRE(blocker->wait_entered(1) == 1);
+
+  if constexpr (actor_v<TestType>) {
+    // The actor is stuck in the first broadcast: the producer gets
+    // capacity - 1 more in, then waits for room, and says so.
+    CHECK(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_waits == 1; }));
+    CHECK(posted.load() == static_cast<int>(capacity));
+    const auto stats = registry.stats_approx();
+    CHECK(stats.mailbox_depth == capacity);
+    CHECK(stats.mailbox_high_water == capacity);
+  }
+
+  // Lifecycle operations do not wait for room, even with the mailbox full
+  // (a hang here would fail the test by its timeout).
+  auto newcomer = std::make_shared<CountingSender>();
+  const ConnectionId newcomer_id = registry.add(newcomer, "data");
+  registry.subscribe(newcomer_id, "topic");
+  registry.set_data(newcomer_id, "more data");
+  registry.update_data(newcomer_id, [](std::string& d) { d += "!"; });
+  registry.unsubscribe(newcomer_id, "topic");
+  registry.remove(blocker_id);  // queued behind the full mailbox, not blocked by it
+  CHECK(registry.size_approx() <= 3);
+
+  blocker->release();
+  producer.join();
+  registry.flush();
+  CHECK(posted.load() == produced);
+  // Nothing was dropped: every broadcast reached the listener once.
+  CHECK(listener->count() == static_cast<std::size_t>(produced));
+  CHECK(registry.data(newcomer_id) == std::optional<std::string>("more data!"));
+  CHECK(registry.size() == 2);
+  const auto stats = registry.stats();
+  CHECK(stats.broadcasts == static_cast<std::uint64_t>(produced));
+  if constexpr (actor_v<TestType>) {
+    // The add waited behind at most `capacity` data operations: it missed at
+    // most the broadcasts queued before it.
+    CHECK(newcomer->count() + capacity >= static_cast<std::size_t>(produced));
+    CHECK(stats.mailbox_waits >= 1);
+    CHECK(stats.mailbox_high_water >= capacity);
+    CHECK(stats.mailbox_high_water <= capacity + 8);  // + the lifecycle operations
+    CHECK(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_depth == 0; }));
+  } else {
+    CHECK(stats.mailbox_waits == 0);
+    CHECK(stats.mailbox_high_water == 0);
+    CHECK(stats.mailbox_depth == 0);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("a sender may post past the mailbox capacity without deadlock",
+                        "[registry][mailbox]", registry_policies) {
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = 2;
+  ConnectionRegistry<TestType> registry(options);
+
+  // Fans every payload out as 50 sends, from inside Sender::send: on the
+  // actor thread under ActorPolicy, which must not wait for room it alone
+  // can make.
+  class FanOut final : public wsreg::Sender {
+   public:
+    FanOut(ConnectionRegistry<TestType>& r, ConnectionId to) : registry_(r), to_(to) {}
+    wsreg::SendResult send(const Payload& payload) noexcept override {
+      for (int i = 0; i < 50; ++i) registry_.send(to_, payload);
+      return wsreg::SendResult::sent;
+    }
+
+   private:
+    ConnectionRegistry<TestType>& registry_;
+    ConnectionId to_;
+  };
+
+  auto sink = std::make_shared<CountingSender>();
+  const ConnectionId sink_id = registry.add(sink);
+  const ConnectionId fan_id = registry.add(std::make_shared<FanOut>(registry, sink_id));
+  for (int i = 0; i < 10; ++i) registry.send(fan_id, Payload::text("x"));
+  CHECK(wsreg_test::wait_until([&] {
+    registry.flush();
+    return sink->count() == 500;
+  }));
+}
+
+TEMPLATE_LIST_TEST_CASE("the mailbox gauges are on the metrics page", "[registry][mailbox][metrics]",
+                        registry_policies) {
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = 4;
+  ConnectionRegistry<TestType> registry(options);
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  registry.add(blocker);
+  registry.flush();  // the add is applied and out of the count before the producer starts
+  std::thread producer([&] {
+    for (int i = 0; i < 10; ++i) registry.broadcast(Payload::text("tick"));
+  });
+  REQUIRE(blocker->wait_entered(1) == 1);
+  if constexpr (actor_v<TestType>) {
+    CHECK(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_waits == 1; }));
+  }
+  const std::string text = wsreg::prometheus_text(registry.stats_approx(), registry.size_approx());
+  blocker->release();
+  producer.join();
+  registry.flush();
+  const std::string depth = actor_v<TestType> ? "4" : "0";
+  const std::string waits = actor_v<TestType> ? "1" : "0";
+  CHECK(text.find("# TYPE wsreg_mailbox_depth gauge\nwsreg_mailbox_depth " + depth + "\n") !=
+        std::string::npos);
+  CHECK(text.find("# TYPE wsreg_mailbox_high_water gauge\nwsreg_mailbox_high_water " + depth +
+                  "\n") != std::string::npos);
+  CHECK(text.find("# TYPE wsreg_mailbox_waits_total counter\nwsreg_mailbox_waits_total " + waits +
+                  "\n") != std::string::npos);
+}
+
+TEMPLATE_LIST_TEST_CASE("a registry built with options swaps policies with one token",
+                        "[registry][mailbox]", registry_policies) {
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = 0;  // taken as 1
+  ConnectionRegistry<TestType> registry(options);
+  auto sender = std::make_shared<CountingSender>();
+  const ConnectionId id = registry.add(sender);
+  for (int i = 0; i < 100; ++i) registry.send(id, Payload::text("x"));
+  registry.flush();
+  CHECK(sender->count() == 100);
+  static_assert(wsreg::policy_requirements::has_options_constructor<TestType>::value);
 }

@@ -22,6 +22,7 @@
 #include "wsreg/detail/stats_counters.hpp"
 #include "wsreg/payload.hpp"
 #include "wsreg/presence.hpp"
+#include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
@@ -39,10 +40,13 @@ namespace wsreg {
 /// The thread starts in the constructor; the destructor lets it apply every
 /// message already queued, then joins it.
 ///
-/// Which calls wait: insert, erase, send, broadcast, publish, subscribe,
-/// unsubscribe, set_data, update_data and set_presence_handler enqueue and
-/// return at once (applied later, on the actor thread, which also runs the
-/// presence handler and update_data's function). flush, size, stats, data,
+/// Which calls wait: insert, erase, subscribe, unsubscribe, set_data,
+/// update_data and set_presence_handler enqueue and return at once (applied
+/// later, on the actor thread, which also runs the presence handler and
+/// update_data's function). send, broadcast and publish enqueue and return
+/// at once while the mailbox holds fewer than
+/// RegistryOptions::mailbox_capacity data operations, and otherwise wait
+/// for room first (see "The mailbox is bounded" below). flush, size, stats, data,
 /// topics_of, subscribers, subscriber_count and topic_count wait until the
 /// actor has applied everything the calling thread queued before; called on
 /// the actor thread itself (from inside Sender::send or the presence
@@ -60,7 +64,21 @@ namespace wsreg {
 /// per-producer sub-queues are not linearizable, so a send(id) could overtake
 /// the add that created id on another thread.)
 ///
-/// The mailbox is unbounded: a producer that outruns the actor grows it.
+/// The mailbox is bounded, for data operations: at most
+/// RegistryOptions::mailbox_capacity sends, broadcasts and publishes are
+/// queued (posted and not yet applied) at once. A thread that posts one
+/// more waits until the actor has applied enough of them (counted in
+/// RegistryStats::mailbox_waits): backpressure, as a bounded channel gives,
+/// so a producer in a tight loop runs at the actor's pace, as it would under
+/// MutexPolicy (which delivers on the producer's own thread), and nothing is
+/// dropped. Two exceptions keep this free of deadlock: the actor thread
+/// itself never waits (a Sender or presence handler that posts is taken
+/// over capacity), and lifecycle operations (insert, erase, subscribe,
+/// unsubscribe, set_data, update_data, set_presence_handler, flush and the
+/// queries) never wait for room. There is one FIFO, not a priority lane for
+/// lifecycle operations: an add or remove applies behind at most
+/// mailbox_capacity data operations (plus the lifecycle operations ahead of
+/// it), and every ordering guarantee above holds unchanged.
 ///
 /// Exception safety: a std::bad_alloc while posting (on the caller's
 /// thread: the message, its std::function, the mailbox's growth) reaches
@@ -79,8 +97,16 @@ class BasicActorPolicy {
   template <class Other>
   using rebind = BasicActorPolicy<Other>;
 
-  /// Starts the actor thread. Throws std::system_error if it cannot start.
-  BasicActorPolicy() : thread_([this] { run(); }) {}
+  /// Starts the actor thread, with the default RegistryOptions. Throws
+  /// std::system_error if it cannot start.
+  BasicActorPolicy() : BasicActorPolicy(RegistryOptions()) {}
+
+  /// Starts the actor thread with `options` (mailbox_capacity). Throws
+  /// std::system_error if it cannot start.
+  explicit BasicActorPolicy(const RegistryOptions& options)
+      : capacity_(options.mailbox_capacity == 0 ? 1 : options.mailbox_capacity),
+        release_every_(capacity_ / 4 == 0 ? 1 : capacity_ / 4),
+        thread_([this] { run(); }) {}
 
   BasicActorPolicy(const BasicActorPolicy&) = delete;
   BasicActorPolicy& operator=(const BasicActorPolicy&) = delete;
@@ -114,21 +140,23 @@ class BasicActorPolicy {
   void erase(ConnectionId id) { post(Command{Kind::erase, id}); }
 
   /// Queues `payload` for `id` (or counts send_unknown when applied).
-  /// Thread-safe, does not wait. O(1) amortised; copies the payload handle,
-  /// never the bytes.
+  /// Thread-safe; waits for room while the mailbox is full of data
+  /// operations (not on the actor thread). O(1) amortised; copies the
+  /// payload handle, never the bytes.
   void send(ConnectionId id, Payload payload) {
     post(Command{Kind::send, id, nullptr, std::move(payload)});
   }
 
-  /// Queues `payload` for every connection but `except`. Thread-safe, does
-  /// not wait. O(1) here, O(N) Sender::send calls on the actor thread.
+  /// Queues `payload` for every connection but `except`. Thread-safe; waits
+  /// for room as send() does. O(1) here, O(N) Sender::send calls on the
+  /// actor thread.
   void broadcast(Payload payload, ConnectionId except) {
     post(Command{Kind::broadcast, except, nullptr, std::move(payload)});
   }
 
   /// Queues `payload` for every subscriber of `topic` but `except`.
-  /// Thread-safe, does not wait. O(1) here, O(subscribers) Sender::send
-  /// calls on the actor thread.
+  /// Thread-safe; waits for room as send() does. O(1) here,
+  /// O(subscribers) Sender::send calls on the actor thread.
   void publish(std::string topic, Payload payload, ConnectionId except) {
     post(Command{Kind::publish, except, nullptr, std::move(payload), std::move(topic)});
   }
@@ -225,7 +253,8 @@ class BasicActorPolicy {
   /// Thread-safe, never waits. O(1).
   std::size_t size_approx() const noexcept { return size_.load(std::memory_order_acquire); }
 
-  /// The counters as applied so far, without waiting. Thread-safe, never waits.
+  /// The counters as applied so far, without waiting (the mailbox gauges
+  /// as last reported). Thread-safe, never waits.
   RegistryStats stats_approx() const noexcept { return counters_.snapshot(); }
 
   /// Returns once the actor has applied every message this thread queued
@@ -246,6 +275,11 @@ class BasicActorPolicy {
   enum class Kind : std::uint8_t {
     insert, erase, send, broadcast, publish, subscribe, unsubscribe, task, flush
   };
+
+  // Data operations count against the mailbox's capacity; the rest never wait.
+  static bool is_data(Kind kind) noexcept {
+    return kind == Kind::send || kind == Kind::broadcast || kind == Kind::publish;
+  }
 
   struct Command {
     explicit Command(Kind k, ConnectionId target = no_connection,
@@ -296,9 +330,14 @@ class BasicActorPolicy {
   }
 
   void post(Command&& command) {
+    const bool data = is_data(command.kind);
     bool was_empty = false;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (data && unapplied_data_ >= capacity_ && !exited_ && !on_actor_thread()) {
+        detail::StatsCounters::bump(counters_.mailbox_waits);
+        room_.wait(lock, [this] { return unapplied_data_ < capacity_ || exited_; });
+      }
       if (exited_) {  // only reachable from a Sender released after the actor exited
         if (command.done) command.done->set_value();
         // The state is empty and the actor gone: answer queries from here.
@@ -306,24 +345,54 @@ class BasicActorPolicy {
         return;
       }
       was_empty = mailbox_.empty();
-      mailbox_.push_back(std::move(command));
+      mailbox_.push_back(std::move(command));  // may throw: nothing changed
+      if (data) ++unapplied_data_;
+      ++unapplied_;
+      counters_.mailbox_depth.store(unapplied_, std::memory_order_relaxed);
+      if (unapplied_ > counters_.mailbox_high_water.load(std::memory_order_relaxed)) {
+        counters_.mailbox_high_water.store(unapplied_, std::memory_order_relaxed);
+      }
     }
     // The actor takes the whole mailbox at once, so it needs waking only when
     // the mailbox was empty: otherwise a wake-up is already on its way.
     if (was_empty) ready_.notify_one();
   }
 
+  // Called by the actor with the mailbox lock held: `done` operations, of
+  // which `done_data` data operations, have been applied; makes room for
+  // the producers waiting for it.
+  void release_locked(std::size_t done, std::size_t done_data) noexcept {
+    unapplied_ -= done;
+    unapplied_data_ -= done_data;
+    counters_.mailbox_depth.store(unapplied_, std::memory_order_relaxed);
+    if (done_data != 0) room_.notify_all();
+  }
+
   void run() {
     actor_id_.store(std::this_thread::get_id(), std::memory_order_release);
     std::vector<Command> batch;
+    std::size_t done = 0;       // applied, not yet released
+    std::size_t done_data = 0;  // of which data operations
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
+        release_locked(done, done_data);
+        done = done_data = 0;
         ready_.wait(lock, [this] { return !mailbox_.empty() || stopping_; });
         if (mailbox_.empty()) break;  // stopping_, and nothing left to apply
         batch.swap(mailbox_);  // the mailbox keeps batch's capacity: no allocation
       }
-      for (Command& command : batch) apply(command);
+      for (Command& command : batch) {
+        apply(command);
+        ++done;
+        if (is_data(command.kind) && ++done_data == release_every_) {
+          // A long batch makes room as it goes, so that waiting producers
+          // refill the mailbox while the actor still works.
+          std::lock_guard<std::mutex> lock(mutex_);
+          release_locked(done, done_data);
+          done = done_data = 0;
+        }
+      }
       batch.clear();  // releases payloads and senders outside the lock
     }
     // Still the only thread that touches the state. The state is moved out
@@ -341,7 +410,9 @@ class BasicActorPolicy {
       std::lock_guard<std::mutex> lock(mutex_);
       exited_ = true;
       batch.swap(mailbox_);
+      release_locked(unapplied_, unapplied_data_);
     }
+    room_.notify_all();
     for (Command& command : batch) {
       if (command.done) command.done->set_value();
     }
@@ -424,10 +495,23 @@ class BasicActorPolicy {
     }
   }
 
-  // This mutex synchronizes all access to mailbox_, stopping_ and exited_.
+  // Fixed at construction: RegistryOptions::mailbox_capacity (at least 1),
+  // and how many data operations the actor applies between two releases of
+  // room within one batch.
+  const std::size_t capacity_;
+  const std::size_t release_every_;
+
+  // This mutex synchronizes all access to mailbox_, unapplied_,
+  // unapplied_data_, stopping_ and exited_.
   std::mutex mutex_;
-  std::condition_variable ready_;
+  std::condition_variable ready_;  // the actor waits on it for work
+  std::condition_variable room_;   // producers wait on it for room
   std::vector<Command> mailbox_;
+  // Operations posted and not yet released by the actor (queued, in its
+  // batch, or applied since its last release), and the data operations
+  // among them: the count the capacity bounds.
+  std::size_t unapplied_ = 0;
+  std::size_t unapplied_data_ = 0;
   bool stopping_ = false;
   bool exited_ = false;
 

@@ -16,6 +16,7 @@
 #include "wsreg/detail/stats_counters.hpp"
 #include "wsreg/payload.hpp"
 #include "wsreg/presence.hpp"
+#include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
@@ -66,7 +67,14 @@ class BasicMutexPolicy {
   template <class Other>
   using rebind = BasicMutexPolicy<Other>;
 
+  /// An empty registry. Thread-safe to use from the moment it exists.
   BasicMutexPolicy() = default;
+
+  /// The same: MutexPolicy has no mailbox, so it ignores every field of
+  /// `options` (accepted so that a registry built with options can swap
+  /// policies with one token). Does not throw.
+  explicit BasicMutexPolicy(const RegistryOptions& /*options*/) noexcept {}
+
   BasicMutexPolicy(const BasicMutexPolicy&) = delete;
   BasicMutexPolicy& operator=(const BasicMutexPolicy&) = delete;
 
@@ -229,7 +237,7 @@ class BasicMutexPolicy {
   }
 
   /// A snapshot of the counters. Thread-safe. Every operation that returned
-  /// before this call is counted.
+  /// before this call is counted. The mailbox fields are always 0.
   RegistryStats stats() const noexcept { return counters_.snapshot(); }
 
   /// Same as size(): nothing is ever queued. Thread-safe. O(1).

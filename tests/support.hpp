@@ -35,6 +35,17 @@ bool wait_until(Condition condition,
   return true;
 }
 
+/// Waits until `registry` has applied every operation queued so far by any
+/// thread, for checks made after joining other producers. flush() waits only
+/// for the calling thread's own operations; size() (like stats()) waits for
+/// everything queued before it, including what callbacks on the actor
+/// thread queued while this thread's operations were applied.
+template <class Registry>
+void drain(Registry& registry) {
+  registry.flush();
+  static_cast<void>(registry.size());
+}
+
 /// Counts the Sender objects alive, to catch leaks.
 struct LiveCount {
   static std::atomic<long>& value() {

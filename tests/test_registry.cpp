@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -187,7 +190,7 @@ TEMPLATE_LIST_TEST_CASE("messages from one thread to one connection keep their o
   });
   for (std::uint64_t i = 0; i < n; ++i) registry.send(id, Payload::text(std::to_string(i)));
   broadcaster.join();
-  registry.flush();
+  wsreg_test::drain(registry);  // the broadcaster's operations too
 
   std::uint64_t next_direct = 0;
   std::uint64_t next_broadcast = n;
@@ -507,4 +510,149 @@ TEMPLATE_LIST_TEST_CASE("a registry built with options swaps policies with one t
   registry.flush();
   CHECK(sender->count() == 100);
   static_assert(wsreg::policy_requirements::has_options_constructor<TestType>::value);
+}
+
+// flush()'s fast path: no round trip to the actor when everything the
+// calling thread posted has been applied.
+
+namespace {
+
+// Runs `call` on a thread of its own; done() tells whether it returned.
+class Background {
+ public:
+  template <class Call>
+  explicit Background(Call call) : thread_([this, call] {
+      call();
+      done_.store(true);
+    }) {}
+  ~Background() { thread_.join(); }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  /// Whether it returns within `timeout` (a deadline, not a sleep).
+  bool returns_within(std::chrono::milliseconds timeout) {
+    return wsreg_test::wait_until([this] { return done_.load(); }, timeout);
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// A latch: threads wait until it is opened.
+class Gate {
+ public:
+  void open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    opened_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  // This mutex synchronizes all access to open_.
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE(
+    "flush returns at once when this thread's operations are applied and waits while one is pending",
+    "[registry][flush]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = registry.add(blocker);
+  auto other = std::make_shared<CountingSender>();
+  const ConnectionId other_id = registry.add(other);
+  registry.flush();
+
+  // A thread that posted earlier, all of it applied before the actor is held.
+  Gate posted_early;
+  Gate go;
+  Background early([&] {
+    registry.send(other_id, Payload::text("early"));
+    registry.flush();
+    posted_early.open();
+    go.wait();
+    registry.flush();  // everything it posted is applied: no wait
+  });
+  posted_early.wait();
+
+  // The delivering thread is now held in the blocker (ActorPolicy: the
+  // actor; MutexPolicy: the holder itself).
+  Background holder([&] { registry.send(blocker_id, Payload::text("hold")); });
+  REQUIRE(blocker->wait_entered(1) == 1);
+
+  constexpr auto prompt = std::chrono::seconds(5);
+  go.open();
+  CHECK(early.returns_within(prompt));
+  Background never_posted([&] { registry.flush(); });
+  CHECK(never_posted.returns_within(prompt));
+  registry.flush();  // this thread's operations were applied before the hold
+
+  // A thread whose send is queued behind the held one: its flush waits
+  // under ActorPolicy (until the release), and not under MutexPolicy, whose
+  // send was applied before it returned.
+  Background pending([&] {
+    registry.send(other_id, Payload::text("late"));
+    registry.flush();
+  });
+  const bool returned_while_held = pending.returns_within(std::chrono::milliseconds(200));
+  CHECK(returned_while_held == !actor_v<TestType>);
+  CHECK(other->count() == (actor_v<TestType> ? 1u : 2u));
+
+  blocker->release();
+  CHECK(pending.returns_within(prompt));
+  CHECK(other->count() == 2);  // the pending flush returned after the send was made
+}
+
+TEMPLATE_LIST_TEST_CASE("flush is not misled by a registry that lived at the same address before",
+                        "[registry][flush]", registry_policies) {
+  std::optional<ConnectionRegistry<TestType>> slot;
+  slot.emplace();
+  const void* const address = &*slot;
+  Gate posted;
+  Gate replaced;
+  // This thread posts many operations to the first registry, then (never
+  // having posted to the second) flushes the second while its actor is held.
+  Background worker([&] {
+    auto sender = std::make_shared<CountingSender>();
+    const ConnectionId id = slot->add(sender);
+    for (int i = 0; i < 1000; ++i) slot->send(id, Payload::text("x"));
+    slot->flush();
+    posted.open();
+    replaced.wait();
+    slot->flush();
+  });
+  posted.wait();
+  slot.reset();
+  slot.emplace();
+  REQUIRE(&*slot == address);  // the same storage: only an instance id tells them apart
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = slot->add(blocker);
+  Background holder([&] { slot->send(blocker_id, Payload::text("hold")); });
+  REQUIRE(blocker->wait_entered(1) == 1);
+  replaced.open();
+  CHECK(worker.returns_within(std::chrono::seconds(5)));
+  blocker->release();
+}
+
+TEMPLATE_LIST_TEST_CASE("size and stats include what other threads queued before",
+                        "[registry][flush]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) registry.add(std::make_shared<CountingSender>());
+    });
+  }
+  for (auto& w : workers) w.join();
+  // This thread posted nothing, but joined the workers: size() sees them all.
+  CHECK(registry.size() == 2000);
+  CHECK(registry.stats().connections_added == 2000);
 }

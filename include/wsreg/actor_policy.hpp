@@ -28,6 +28,59 @@
 
 namespace wsreg {
 
+namespace detail {
+
+/// Gives every ActorPolicy instance an id that is never reused, so that
+/// per-thread records of "my last post to this instance" cannot be confused
+/// with those of an instance that lived at the same address before.
+inline std::uint64_t next_actor_instance() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+/// What the calling thread last posted, per ActorPolicy instance: a few
+/// slots (a thread talks to few registries), replaced round-robin. Lets
+/// flush() tell that everything this thread posted has been applied without
+/// asking the actor.
+///
+/// Thread safety: thread_local; each thread touches only its own.
+struct ThreadPosts {
+  static constexpr std::size_t slots = 8;
+  std::uint64_t instance[slots] = {};  // 0: free
+  std::uint64_t seq[slots] = {};       // the sequence number of the last post
+  std::size_t next = 0;                // the slot to replace next
+  bool forgot = false;                 // a slot in use was replaced
+
+  /// Notes that this thread's post `s` to `id` is the latest. Never
+  /// allocates, never throws.
+  void record(std::uint64_t id, std::uint64_t s) noexcept {
+    for (std::size_t i = 0; i < slots; ++i) {
+      if (instance[i] == id) {
+        seq[i] = s;
+        return;
+      }
+    }
+    if (instance[next] != 0) forgot = true;
+    instance[next] = id;
+    seq[next] = s;
+    next = (next + 1) % slots;
+  }
+
+  /// The sequence number of this thread's last post to `id`: 0 if it never
+  /// posted there, `unknown` if its record was replaced.
+  static constexpr std::uint64_t unknown = ~std::uint64_t{0};
+  std::uint64_t last(std::uint64_t id) const noexcept {
+    for (std::size_t i = 0; i < slots; ++i) {
+      if (instance[i] == id) return seq[i];
+    }
+    return forgot ? unknown : 0;
+  }
+};
+
+inline thread_local ThreadPosts thread_posts;
+
+}  // namespace detail
+
 /// Registry policy: a mailbox and a dedicated thread (the actor) that alone
 /// owns the map from connection id to sender (and per-connection Data) and
 /// the topic table. Every operation is a message. Use it through
@@ -46,9 +99,12 @@ namespace wsreg {
 /// update_data's function). send, broadcast and publish enqueue and return
 /// at once while the mailbox holds fewer than
 /// RegistryOptions::mailbox_capacity data operations, and otherwise wait
-/// for room first (see "The mailbox is bounded" below). flush, size, stats, data,
-/// topics_of, subscribers, subscriber_count and topic_count wait until the
-/// actor has applied everything the calling thread queued before; called on
+/// for room first (see "The mailbox is bounded" below). flush waits until
+/// the actor has applied everything the calling thread queued before, and
+/// returns at once if it already has. size and stats wait until it has
+/// applied everything queued before the call by any thread (at once if it
+/// has). data, topics_of, subscribers, subscriber_count and topic_count are
+/// answered by the actor after everything queued before them; called on
 /// the actor thread itself (from inside Sender::send or the presence
 /// handler) they do not wait, so a callback can use them without deadlock,
 /// and then they reflect only what the actor has applied so far (the
@@ -233,18 +289,20 @@ class BasicActorPolicy {
     });
   }
 
-  /// The number of registered connections once everything this thread queued
-  /// before has been applied. Thread-safe; waits for the actor (not on the
-  /// actor thread). O(1) plus the wait.
+  /// The number of registered connections once everything queued before
+  /// the call, by this thread or any other, has been applied. Thread-safe;
+  /// waits for the actor (not on the actor thread), unless it has applied
+  /// everything already. O(1) plus the wait.
   std::size_t size() {
-    flush();
+    catch_up();
     return size_.load(std::memory_order_acquire);
   }
 
-  /// The counters once everything this thread queued before has been
-  /// applied. Thread-safe; waits for the actor (not on the actor thread).
+  /// The counters once everything queued before the call has been applied,
+  /// as size(). Thread-safe; waits for the actor (not on the actor thread)
+  /// unless it is idle.
   RegistryStats stats() {
-    flush();
+    catch_up();
     return counters_.snapshot();
   }
 
@@ -258,17 +316,23 @@ class BasicActorPolicy {
   RegistryStats stats_approx() const noexcept { return counters_.snapshot(); }
 
   /// Returns once the actor has applied every message this thread queued
-  /// before the call. Thread-safe; returns at once on the actor thread.
+  /// before the call (and so made their Sender::send calls). Thread-safe.
+  /// Returns at once, without a round trip to the actor, on the actor
+  /// thread, and when everything this thread posted to this registry has
+  /// already been applied (a thread that never posted pays nothing): the
+  /// thread keeps the sequence number of its last post, and the actor
+  /// publishes how far it has applied. Otherwise it posts a marker and waits
+  /// for the actor to reach it. Operations other threads posted are not
+  /// waited for unless they were posted before the marker (size() and
+  /// stats() wait for everything queued before them; see there).
   void flush() {
     if (on_actor_thread()) return;
-    // The promise travels in the message and dies on the actor thread; this
-    // thread keeps only the future, so neither outlives what it touches.
-    auto done = std::make_unique<std::promise<void>>();
-    std::future<void> applied = done->get_future();
-    Command command{Kind::flush};
-    command.done = std::move(done);
-    post(std::move(command));
-    applied.wait();
+    const std::uint64_t mine = detail::thread_posts.last(instance_);
+    const std::uint64_t applied = applied_seq_.load(std::memory_order_acquire);
+    if (mine == 0) return;  // this thread never posted here
+    if (mine != detail::ThreadPosts::unknown && applied >= mine) return;
+    if (applied >= posted_seq_.load(std::memory_order_acquire)) return;  // all of it applied
+    round_trip();
   }
 
  private:
@@ -301,6 +365,29 @@ class BasicActorPolicy {
     std::unique_ptr<std::promise<void>> done;  // flush only; the poster waits on it
   };
 
+  // Waits until the actor has applied everything posted (by any thread)
+  // before the call: what size() and stats() promise, so that a thread that
+  // joined the producers sees their work. At once when the actor is idle.
+  void catch_up() {
+    if (on_actor_thread()) return;
+    if (applied_seq_.load(std::memory_order_acquire) >= posted_seq_.load(std::memory_order_acquire)) {
+      return;
+    }
+    round_trip();
+  }
+
+  // Posts a marker and waits until the actor has applied it.
+  void round_trip() {
+    // The promise travels in the message and dies on the actor thread; this
+    // thread keeps only the future, so neither outlives what it touches.
+    auto done = std::make_unique<std::promise<void>>();
+    std::future<void> applied = done->get_future();
+    Command command{Kind::flush};
+    command.done = std::move(done);
+    post(std::move(command));
+    applied.wait();
+  }
+
   bool on_actor_thread() const noexcept {
     return std::this_thread::get_id() == actor_id_.load(std::memory_order_acquire);
   }
@@ -332,6 +419,7 @@ class BasicActorPolicy {
   void post(Command&& command) {
     const bool data = is_data(command.kind);
     bool was_empty = false;
+    std::uint64_t seq = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       if (data && unapplied_data_ >= capacity_ && !exited_ && !on_actor_thread()) {
@@ -346,6 +434,8 @@ class BasicActorPolicy {
       }
       was_empty = mailbox_.empty();
       mailbox_.push_back(std::move(command));  // may throw: nothing changed
+      seq = posted_seq_.load(std::memory_order_relaxed) + 1;  // written only here, under the lock
+      posted_seq_.store(seq, std::memory_order_release);
       if (data) ++unapplied_data_;
       ++unapplied_;
       counters_.mailbox_depth.store(unapplied_, std::memory_order_relaxed);
@@ -353,6 +443,7 @@ class BasicActorPolicy {
         counters_.mailbox_high_water.store(unapplied_, std::memory_order_relaxed);
       }
     }
+    detail::thread_posts.record(instance_, seq);
     // The actor takes the whole mailbox at once, so it needs waking only when
     // the mailbox was empty: otherwise a wake-up is already on its way.
     if (was_empty) ready_.notify_one();
@@ -373,6 +464,7 @@ class BasicActorPolicy {
     std::vector<Command> batch;
     std::size_t done = 0;       // applied, not yet released
     std::size_t done_data = 0;  // of which data operations
+    std::uint64_t first = 0;    // the sequence number of the next command to apply
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -381,9 +473,13 @@ class BasicActorPolicy {
         ready_.wait(lock, [this] { return !mailbox_.empty() || stopping_; });
         if (mailbox_.empty()) break;  // stopping_, and nothing left to apply
         batch.swap(mailbox_);  // the mailbox keeps batch's capacity: no allocation
+        // The batch holds the posts numbered (first - 1, posted_seq_], in order.
+        first = posted_seq_.load(std::memory_order_relaxed) - batch.size() + 1;
       }
       for (Command& command : batch) {
         apply(command);
+        // Published after each command: a flush() that sees it needs no round trip.
+        applied_seq_.store(first++, std::memory_order_release);
         ++done;
         if (is_data(command.kind) && ++done_data == release_every_) {
           // A long batch makes room as it goes, so that waiting producers
@@ -518,6 +614,15 @@ class BasicActorPolicy {
   // Owned by the actor thread alone: no lock.
   detail::RegistryState<Data> state_;
   PresenceHandler handler_;
+
+  // This instance's id for the per-thread records of flush(), never reused.
+  const std::uint64_t instance_ = detail::next_actor_instance();
+  // Posts so far (the sequence number of the last; written under mutex_),
+  // and how many of them the actor has applied (written by the actor after
+  // each). Release stores, acquire loads: seeing applied_seq_ >= n means
+  // seeing every effect of post n.
+  std::atomic<std::uint64_t> posted_seq_{0};
+  std::atomic<std::uint64_t> applied_seq_{0};
 
   // Written by the actor when the membership changes, read by anyone.
   std::atomic<std::size_t> size_{0};

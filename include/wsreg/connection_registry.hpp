@@ -219,11 +219,15 @@ class ConnectionRegistry {
   // Size, counters and flush
 
   /// The number of registered connections, counting every add and remove
-  /// this thread made before. Thread-safe. ActorPolicy: waits for the actor
-  /// (except on the actor thread) to apply what was queued before the call.
+  /// made before the call by this thread or by any other (a thread that
+  /// joined the producers sees their work). Thread-safe. ActorPolicy: waits
+  /// for the actor to apply what was queued before the call, unless it
+  /// already has (no wait on the actor thread, where it returns the count as
+  /// applied so far).
   std::size_t size() { return policy_.size(); }
 
-  /// The counters, including every operation this thread made before, and
+  /// The counters, including every operation made before the call by any
+  /// thread (as size()), and
   /// under ActorPolicy the mailbox gauges (RegistryStats::mailbox_depth,
   /// mailbox_high_water, mailbox_waits). Thread-safe. ActorPolicy: waits for
   /// the actor (except on its thread).
@@ -240,7 +244,13 @@ class ConnectionRegistry {
 
   /// Returns once every operation this thread made before has been applied
   /// (its Sender::send calls made). Thread-safe. MutexPolicy: returns at
-  /// once. ActorPolicy: waits for the actor (except on the actor thread).
+  /// once. ActorPolicy: returns at once, with no round trip to the actor,
+  /// when they all are already (so a thread that queued nothing pays
+  /// nothing), and on the actor thread; otherwise waits for the actor. It
+  /// covers this thread's operations only: not those of other threads, nor
+  /// what callbacks queued on the actor thread while this thread's were
+  /// applied. To wait for everything queued so far (after joining the
+  /// producers, say), call size() or stats(), which wait for that.
   void flush() { policy_.flush(); }
 
  private:

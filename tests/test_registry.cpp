@@ -43,6 +43,12 @@ static_assert(wsreg::is_registry_policy_v<wsreg::BasicMutexPolicy<std::string>, 
 
 std::uint64_t number_of(const Payload& p) { return std::stoull(std::string(p.data())); }
 
+// Whether a test runs under ActorPolicy, for the few checks that differ.
+constexpr bool is_actor(const wsreg::ActorPolicy*) { return true; }
+constexpr bool is_actor(const wsreg::MutexPolicy*) { return false; }
+template <class Policy>
+constexpr bool actor_v = is_actor(static_cast<const Policy*>(nullptr));
+
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("ids start at 1 and are never reused under concurrent adds and removes",
@@ -346,25 +352,41 @@ TEMPLATE_LIST_TEST_CASE("counters stay consistent under concurrent adds, sends a
 TEMPLATE_LIST_TEST_CASE("size_approx and stats_approx answer without waiting and catch up",
                         "[registry]", registry_policies) {
   ConnectionRegistry<TestType> registry;
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = registry.add(blocker);
   auto sender = std::make_shared<CountingSender>();
-  registry.add(sender);
-  registry.broadcast(Payload::text("x"));
-  CHECK(registry.size_approx() <= 1);
+  const ConnectionId sender_id = registry.add(sender);
   registry.flush();
-  CHECK(registry.size_approx() == 1);
-  CHECK(registry.stats_approx().messages_sent == 1);
+  CHECK(registry.size_approx() == 2);
+
+  // Hold the delivering thread (ActorPolicy: the actor) in a send, and queue
+  // an add and a send behind it.
+  std::thread holder([&] { registry.send(blocker_id, Payload::text("hold")); });
+  REQUIRE(blocker->wait_entered(1) == 1);
+  registry.add(std::make_shared<CountingSender>());
+  registry.send(sender_id, Payload::text("x"));
+
+  // Both answer at once while the actor is held, with only what it applied
+  // (a wait would last until the release below and show the caught-up
+  // figures). MutexPolicy applied the add and the send before they returned;
+  // the held send is counted by neither until it returns.
+  const std::size_t size_while_held = registry.size_approx();
+  const auto stats_while_held = registry.stats_approx();
+  CHECK(size_while_held == (actor_v<TestType> ? 2u : 3u));
+  CHECK(stats_while_held.connections_added == (actor_v<TestType> ? 2u : 3u));
+  CHECK(stats_while_held.messages_sent == (actor_v<TestType> ? 0u : 1u));
+  if (actor_v<TestType>) CHECK(stats_while_held.mailbox_depth == 3);  // the held send, the add, the send
+
+  // After the release they catch up without anyone waiting for the actor.
+  blocker->release();
+  holder.join();
+  CHECK(wsreg_test::wait_until([&] {
+    return registry.size_approx() == 3 && registry.stats_approx().messages_sent == 2;
+  }));
+  CHECK(sender->count() == 1);
 }
 
 // The bounded mailbox (RegistryOptions::mailbox_capacity).
-
-namespace {
-
-constexpr bool is_actor(const wsreg::ActorPolicy*) { return true; }
-constexpr bool is_actor(const wsreg::MutexPolicy*) { return false; }
-template <class Policy>
-constexpr bool actor_v = is_actor(static_cast<const Policy*>(nullptr));
-
-}  // namespace
 
 TEMPLATE_LIST_TEST_CASE(
     "a producer that outruns the actor waits for room while lifecycle operations never wait",

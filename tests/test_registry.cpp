@@ -7,6 +7,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <cstdint>
+#include <map>
+#include <random>
 #include <memory>
 #include <optional>
 #include <string>
@@ -401,6 +403,7 @@ TEMPLATE_LIST_TEST_CASE(
   auto listener = std::make_shared<CountingSender>();
   registry.add(listener);
   registry.flush();
+  REQUIRE(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_depth == 0; }));
 
   // The producer's first broadcast holds the delivering thread in the
   // blocker (ActorPolicy: the actor; MutexPolicy: the producer itself).
@@ -499,7 +502,10 @@ TEMPLATE_LIST_TEST_CASE("the mailbox gauges are on the metrics page", "[registry
   ConnectionRegistry<TestType> registry(options);
   auto blocker = std::make_shared<wsreg_test::BlockingSender>();
   registry.add(blocker);
-  registry.flush();  // the add is applied and out of the count before the producer starts
+  registry.flush();
+  // The add is applied and out of the count (the actor releases what it
+  // applied before it takes more) before the producer starts.
+  REQUIRE(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_depth == 0; }));
   std::thread producer([&] {
     for (int i = 0; i < 10; ++i) registry.broadcast(Payload::text("tick"));
   });
@@ -677,4 +683,121 @@ TEMPLATE_LIST_TEST_CASE("size and stats include what other threads queued before
   // This thread posted nothing, but joined the workers: size() sees them all.
   CHECK(registry.size() == 2000);
   CHECK(registry.stats().connections_added == 2000);
+}
+
+// Snapshots: MutexPolicy rebuilds its delivery snapshot outside the lock
+// from the previous one and a log of changes; these check the result.
+
+TEMPLATE_LIST_TEST_CASE("broadcast and publish reach exactly the members after any sequence of changes",
+                        "[registry][topics]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  std::mt19937 random(20240611);
+  struct Connection {
+    std::shared_ptr<CountingSender> sender;
+    bool in_topic = false;
+    std::size_t expected = 0;  // deliveries it must have had
+  };
+  std::map<ConnectionId, Connection> live;
+  std::vector<std::shared_ptr<CountingSender>> gone;  // removed: must get nothing more
+  std::vector<std::size_t> gone_counts;
+  const std::string topic = "topic";
+  int checks = 0;
+  for (int step = 0; step < 4000; ++step) {
+    const int dice = static_cast<int>(random() % 100);
+    // Long runs of changes between deliveries now and then (more than the
+    // set holds, which makes a snapshot be dropped and copied anew).
+    const bool quiet = (step / 500) % 2 == 1;
+    if (dice < 30 || live.size() < 3) {
+      auto s = std::make_shared<CountingSender>();
+      live[registry.add(s)] = Connection{s};
+    } else if (dice < 50) {
+      auto it = std::next(live.begin(), static_cast<long>(random() % live.size()));
+      registry.remove(it->first);
+      gone.push_back(it->second.sender);
+      gone_counts.push_back(it->second.expected);
+      live.erase(it);
+    } else if (dice < 70) {
+      // Join or leave the topic, the same ids again and again.
+      auto it = std::next(live.begin(), static_cast<long>(random() % live.size()));
+      if (it->second.in_topic) {
+        registry.unsubscribe(it->first, topic);
+      } else {
+        registry.subscribe(it->first, topic);
+      }
+      it->second.in_topic = !it->second.in_topic;
+    } else if (!quiet && dice < 85) {
+      registry.broadcast(Payload::text("all"));
+      for (auto& [id, c] : live) ++c.expected;
+    } else if (!quiet) {
+      registry.publish(topic, Payload::text("topic"));
+      for (auto& [id, c] : live) c.expected += c.in_topic ? 1 : 0;
+    }
+    if (step % 97 == 0) {
+      registry.flush();
+      std::size_t wrong = 0;
+      for (const auto& [id, c] : live) wrong += c.sender->count() != c.expected ? 1 : 0;
+      for (std::size_t i = 0; i < gone.size(); ++i) {
+        wrong += gone[i]->count() != gone_counts[i] ? 1 : 0;
+      }
+      INFO("step " << step);
+      CHECK(wrong == 0);
+      ++checks;
+    }
+  }
+  CHECK(checks > 40);
+}
+
+TEMPLATE_LIST_TEST_CASE("a sender the registry lets go of may call the registry from its destructor",
+                        "[registry]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  // Asks the registry for its size when destroyed: a deadlock if the
+  // registry released it with its lock held.
+  class Caller final : public wsreg::Sender {
+   public:
+    Caller(ConnectionRegistry<TestType>& r, std::atomic<int>& destroyed)
+        : registry_(r), destroyed_(destroyed) {}
+    ~Caller() override {
+      static_cast<void>(registry_.size_approx());
+      destroyed_.fetch_add(1);
+    }
+    wsreg::SendResult send(const Payload&) noexcept override { return wsreg::SendResult::sent; }
+
+   private:
+    ConnectionRegistry<TestType>& registry_;
+    std::atomic<int>& destroyed_;
+  };
+
+  std::atomic<int> destroyed{0};
+  auto keep = std::make_shared<CountingSender>();
+  const ConnectionId keep_id = registry.add(keep);
+  registry.subscribe(keep_id, "topic");
+
+  // 1. Held last by the broadcast snapshot, replaced by the next broadcast.
+  ConnectionId id = registry.add(std::make_shared<Caller>(registry, destroyed));
+  registry.broadcast(Payload::text("x"));
+  registry.remove(id);
+  registry.broadcast(Payload::text("y"));
+  registry.flush();
+  CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 1; }));
+
+  // 2. Held last by a topic's snapshot when the topic disappears.
+  id = registry.add(std::make_shared<Caller>(registry, destroyed));
+  registry.subscribe(id, "topic");
+  registry.publish("topic", Payload::text("x"));
+  registry.broadcast(Payload::text("x"));
+  registry.remove(id);
+  registry.broadcast(Payload::text("x"));  // the broadcast snapshot lets go of it
+  registry.unsubscribe(keep_id, "topic");  // the topic goes, with its snapshot
+  registry.flush();
+  CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 2; }));
+
+  // 3. Held last by a snapshot dropped after many changes with no broadcast.
+  id = registry.add(std::make_shared<Caller>(registry, destroyed));
+  registry.broadcast(Payload::text("x"));
+  registry.remove(id);
+  for (int i = 0; i < 200; ++i) registry.remove(registry.add(std::make_shared<CountingSender>()));
+  registry.broadcast(Payload::text("x"));
+  registry.flush();
+  CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 3; }));
+  CHECK(keep->count() == 7);
 }

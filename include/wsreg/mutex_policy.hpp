@@ -29,8 +29,14 @@ namespace wsreg {
 ///
 /// Ownership: the map owns one std::shared_ptr<Sender> and one Data per
 /// connection. Broadcast and publish hold a shared snapshot of their
-/// recipients, rebuilt under the lock only after that set changed, so a
-/// delivery to a stable set takes the lock for O(1) and delivers without it.
+/// recipients: a delivery to a stable set takes the lock for O(1) and
+/// delivers without it. After that set changed, the next delivery rebuilds
+/// the snapshot outside the lock, from the previous one and a log of the
+/// changes (detail::MemberSet), so neither a change nor the rebuild does
+/// O(N) work under the lock, and the old snapshot is released outside it.
+/// A removed Sender may therefore live on in the previous snapshot until
+/// the next broadcast (or publish, for a topic) rebuilds it, until its set
+/// changes more than N + 64 times more, or until the registry is destroyed.
 ///
 /// Which calls wait: none waits for anything but the mutex. send(),
 /// broadcast() and publish() call the recipients' Sender::send on the
@@ -89,10 +95,13 @@ class BasicMutexPolicy {
   }
 
   /// Forgets `id` and its subscriptions; does nothing if it is unknown.
-  /// Thread-safe. O(1 + topics of id) average. The Sender is destroyed
-  /// here, outside the lock, unless a delivery in flight still holds it.
+  /// Thread-safe. O(1 + topics of id) average. The registry's references to
+  /// the Sender are released outside the lock: here, unless a delivery in
+  /// flight or the last broadcast snapshot still holds it (then by that
+  /// delivery, or by the broadcast or publish that replaces the snapshot).
   void erase(ConnectionId id) {
     std::shared_ptr<Sender> doomed;  // destroyed after the lock is released
+    std::vector<detail::MemberSet::Retired> old_snapshots;  // likewise
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -100,6 +109,7 @@ class BasicMutexPolicy {
         events.prepare(handler_, names->begin(), names->end());
       }
       doomed = state_.erase(id, events.recorder());
+      if (!state_.graveyard().empty()) old_snapshots.swap(state_.graveyard());
     }
     if (!doomed) return;
     detail::StatsCounters::bump(counters_.connections_removed);
@@ -125,13 +135,20 @@ class BasicMutexPolicy {
 
   /// Delivers `payload` to every connection but `except` on this thread.
   /// Thread-safe. O(N) Sender::send calls outside the lock; the lock is held
-  /// O(1), or O(N) once after the membership changed (snapshot rebuild).
+  /// O(1) (plus O(changes) once after the membership changed, to install the
+  /// rebuilt snapshot; the rebuild itself, O(N), runs outside the lock, as
+  /// does the release of the old one). The first broadcast ever, and the
+  /// first after more than N + 64 changes with no broadcast, copy the
+  /// members once under the lock (amortised O(1) per change). Throws
+  /// std::bad_alloc before delivering to anyone.
   void broadcast(const Payload& payload, ConnectionId except) {
-    std::shared_ptr<const detail::Members> recipients;
+    detail::MemberSet::View view;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      recipients = state_.everyone().snapshot();
+      view = state_.everyone().view();
     }
+    const auto recipients =
+        current(view, [this]() -> detail::MemberSet* { return &state_.everyone(); });
     deliver(*recipients, payload, except);
     detail::StatsCounters::bump(counters_.broadcasts);
   }
@@ -139,12 +156,16 @@ class BasicMutexPolicy {
   /// Delivers `payload` to every subscriber of `topic` but `except` on this
   /// thread. Thread-safe. As broadcast(), over the topic's subscribers.
   void publish(const std::string& topic, const Payload& payload, ConnectionId except) {
-    std::shared_ptr<const detail::Members> recipients;
+    detail::MemberSet::View view;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (const auto* set = state_.topic(topic)) recipients = set->snapshot();
+      if (auto* set = state_.topic(topic)) view = set->view();
     }
-    if (recipients) deliver(*recipients, payload, except);
+    if (view.base) {
+      const auto recipients =
+          current(view, [this, &topic]() -> detail::MemberSet* { return state_.topic(topic); });
+      deliver(*recipients, payload, except);
+    }
     detail::StatsCounters::bump(counters_.publishes);
   }
 
@@ -162,11 +183,13 @@ class BasicMutexPolicy {
 
   /// Unsubscribes `id` from `topic`. Thread-safe. O(1 + topics of id).
   void unsubscribe(ConnectionId id, const std::string& topic) {
+    std::vector<detail::MemberSet::Retired> old_snapshots;  // released after the lock
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       events.prepare(handler_, &topic, &topic + 1);
       state_.unsubscribe(id, topic, events.recorder());
+      if (!state_.graveyard().empty()) old_snapshots.swap(state_.graveyard());
     }
     report(events);
   }
@@ -297,6 +320,27 @@ class BasicMutexPolicy {
       } catch (...) {  // documented: a throwing presence handler is ignored
       }
     }
+  }
+
+  // Called without the lock: the members `view` describes as one vector.
+  // After a change that means building a new one from the view's base and
+  // changes, here, outside the lock (O(N)), then, under the lock for
+  // O(changes since the view), installing it in the set `locate()` finds
+  // (if it is still the one the view came from) so that the next delivery
+  // starts from it. The replaced base and log are released here too, after
+  // the lock. Throws std::bad_alloc with nothing changed.
+  template <class Locate>
+  std::shared_ptr<const detail::Members> current(const detail::MemberSet::View& view,
+                                                 Locate locate) {
+    if (view.changes == 0) return view.base;
+    std::shared_ptr<const detail::Members> fresh = detail::MemberSet::build(view);
+    std::shared_ptr<detail::MemberSet::ChangeLog> spare = detail::MemberSet::make_log(view.changes);
+    detail::MemberSet::Retired retired;  // destroyed after the lock is released
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (detail::MemberSet* set = locate()) retired = set->install(view, fresh, std::move(spare));
+    }
+    return fresh;
   }
 
   void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {

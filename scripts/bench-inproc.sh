@@ -9,6 +9,8 @@
 #                  results are never touched
 #   MIN_TIME=s     minimum seconds per benchmark run (default 0.5; smoke 0.01)
 #   REPETITIONS=n  runs per benchmark; the CSV holds their medians (default 5; smoke 2)
+# Also runs wsreg_mailbox_bench and wsreg_snapshot_bench (standalone
+# programs; their tables are appended to the summary).
 # Outputs (without SMOKE): benchmarks/results/inproc.{json,csv},
 # benchmarks/results/inproc-summary.txt, docs/img/inproc-{throughput,broadcast}.png.
 # Exits non-zero if the binary is missing or fails, if a benchmark reports an
@@ -19,19 +21,24 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-build}
 bin="$build/benchmarks/inproc/wsreg_registry_bench"
-[ -x "$bin" ] || {
-  echo "bench-inproc: $bin is missing; build the target wsreg_registry_bench first" >&2
-  exit 1
-}
-# A binary older than its sources would be measured under the wrong revision.
-# (The websocketpp adapter is not part of it.)
-stale=$(find "$root/include" "$root/benchmarks/inproc" \( -name '*.hpp' -o -name '*.cpp' \) \
-  -not -path "$root/include/wsreg/websocketpp/*" -newer "$bin" -print -quit)
-if [ -n "$stale" ]; then
-  echo "bench-inproc: $bin is older than $stale; rebuild it first" \
-    "(cmake --build $build --target wsreg_registry_bench)" >&2
-  exit 1
-fi
+mailbox_bin="$build/benchmarks/inproc/wsreg_mailbox_bench"
+snapshot_bin="$build/benchmarks/inproc/wsreg_snapshot_bench"
+for b in "$bin" "$mailbox_bin" "$snapshot_bin"; do
+  [ -x "$b" ] || {
+    echo "bench-inproc: $b is missing; build the targets wsreg_registry_bench" \
+      "wsreg_mailbox_bench wsreg_snapshot_bench first" >&2
+    exit 1
+  }
+  # A binary older than its sources would be measured under the wrong revision.
+  # (The websocketpp adapter is not part of it.)
+  stale=$(find "$root/include" "$root/benchmarks/inproc" \( -name '*.hpp' -o -name '*.cpp' \) \
+    -not -path "$root/include/wsreg/websocketpp/*" -newer "$b" -print -quit)
+  if [ -n "$stale" ]; then
+    echo "bench-inproc: $b is older than $stale; rebuild it first" \
+      "(cmake --build $build --target wsreg_registry_bench wsreg_mailbox_bench wsreg_snapshot_bench)" >&2
+    exit 1
+  fi
+done
 command -v jq >/dev/null || { echo "bench-inproc: jq is missing (apt-get install jq)" >&2; exit 1; }
 
 # The project target: every policy delivers a broadcast at no more than this
@@ -87,6 +94,12 @@ start_wall=$(date +%s.%N) start_busy=$(busy_seconds)
 "$bin" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_display_aggregates_only=true \
   --benchmark_out="$json" --benchmark_out_format=json >&2
+# The two standalone programs: a tight-loop producer against slow senders
+# (memory growth, add latency) and MutexPolicy's changes right after a
+# broadcast. Their tables go into the summary as they are.
+if [ "${SMOKE:-0}" = 1 ]; then smoke_flag=--smoke; else smoke_flag=; fi
+"$mailbox_bin" $smoke_flag >"$work/inproc-mailbox.txt"
+"$snapshot_bin" $smoke_flag >"$work/inproc-snapshot.txt"
 end_wall=$(date +%s.%N) end_busy=$(busy_seconds)
 times >"$work/times.end"
 start_ours=$(children_cpu_seconds "$work/times.start")
@@ -183,6 +196,10 @@ jq -r '
         printf "%14s %12s %12s\n", ops[i], human(single[ops[i], "actor"]), human(single[ops[i], "mutex"])
       }
     }' "$csv"
+  printf "\nBacklog: wsreg_mailbox_bench\n"
+  cat "$work/inproc-mailbox.txt"
+  printf "\nChanges right after a broadcast: wsreg_snapshot_bench\n"
+  cat "$work/inproc-snapshot.txt"
 } >"$summary"
 
 mv "$json" "$csv" "$summary" "$out/"

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -32,6 +33,17 @@ bool wait_until(Condition condition,
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+/// Waits until `registry` has applied every operation queued so far by any
+/// thread, for checks made after joining other producers. flush() waits only
+/// for the calling thread's own operations; size() (like stats()) waits for
+/// everything queued before it, including what callbacks on the actor
+/// thread queued while this thread's operations were applied.
+template <class Registry>
+void drain(Registry& registry) {
+  registry.flush();
+  static_cast<void>(registry.size());
 }
 
 /// Counts the Sender objects alive, to catch leaks.
@@ -96,6 +108,50 @@ class CountingSender final : public wsreg::Sender {
  private:
   std::atomic<std::size_t> count_{0};
   std::atomic<const char*> last_data_{nullptr};
+};
+
+/// Holds every send() until release(): lets a test keep the delivering
+/// thread (ActorPolicy's actor) busy for as long as it needs. A safety
+/// deadline of 30 s lets a failed test end instead of hanging. Thread-safe.
+class BlockingSender final : public wsreg::Sender {
+ public:
+  wsreg::SendResult send(const wsreg::Payload&) noexcept override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait_for(lock, std::chrono::seconds(30), [this] { return released_; });
+    ++returned_;
+    return wsreg::SendResult::sent;
+  }
+
+  /// Lets every send, current and future, return.
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+  /// Waits (up to `timeout`) until `n` sends have started; their number.
+  std::size_t wait_entered(std::size_t n,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return entered_ >= n; });
+    return entered_;
+  }
+
+  /// Sends that have returned.
+  std::size_t returned() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return returned_;
+  }
+
+ private:
+  // This mutex synchronizes all access to released_, entered_ and returned_.
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool released_ = false;
+  std::size_t entered_ = 0;
+  std::size_t returned_ = 0;
 };
 
 }  // namespace wsreg_test

@@ -3,8 +3,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
+#include <map>
+#include <random>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +44,12 @@ static_assert(wsreg::is_registry_policy_v<wsreg::BasicActorPolicy<std::string>, 
 static_assert(wsreg::is_registry_policy_v<wsreg::BasicMutexPolicy<std::string>, std::string>);
 
 std::uint64_t number_of(const Payload& p) { return std::stoull(std::string(p.data())); }
+
+// Whether a test runs under ActorPolicy, for the few checks that differ.
+constexpr bool is_actor(const wsreg::ActorPolicy*) { return true; }
+constexpr bool is_actor(const wsreg::MutexPolicy*) { return false; }
+template <class Policy>
+constexpr bool actor_v = is_actor(static_cast<const Policy*>(nullptr));
 
 }  // namespace
 
@@ -186,7 +198,7 @@ TEMPLATE_LIST_TEST_CASE("messages from one thread to one connection keep their o
   });
   for (std::uint64_t i = 0; i < n; ++i) registry.send(id, Payload::text(std::to_string(i)));
   broadcaster.join();
-  registry.flush();
+  wsreg_test::drain(registry);  // the broadcaster's operations too
 
   std::uint64_t next_direct = 0;
   std::uint64_t next_broadcast = n;
@@ -342,11 +354,450 @@ TEMPLATE_LIST_TEST_CASE("counters stay consistent under concurrent adds, sends a
 TEMPLATE_LIST_TEST_CASE("size_approx and stats_approx answer without waiting and catch up",
                         "[registry]", registry_policies) {
   ConnectionRegistry<TestType> registry;
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = registry.add(blocker);
   auto sender = std::make_shared<CountingSender>();
-  registry.add(sender);
-  registry.broadcast(Payload::text("x"));
-  CHECK(registry.size_approx() <= 1);
+  const ConnectionId sender_id = registry.add(sender);
   registry.flush();
-  CHECK(registry.size_approx() == 1);
-  CHECK(registry.stats_approx().messages_sent == 1);
+  CHECK(registry.size_approx() == 2);
+
+  // Hold the delivering thread (ActorPolicy: the actor) in a send, and queue
+  // an add and a send behind it.
+  std::thread holder([&] { registry.send(blocker_id, Payload::text("hold")); });
+  REQUIRE(blocker->wait_entered(1) == 1);
+  registry.add(std::make_shared<CountingSender>());
+  registry.send(sender_id, Payload::text("x"));
+
+  // Both answer at once while the actor is held, with only what it applied
+  // (a wait would last until the release below and show the caught-up
+  // figures). MutexPolicy applied the add and the send before they returned;
+  // the held send is counted by neither until it returns.
+  const std::size_t size_while_held = registry.size_approx();
+  const auto stats_while_held = registry.stats_approx();
+  CHECK(size_while_held == (actor_v<TestType> ? 2u : 3u));
+  CHECK(stats_while_held.connections_added == (actor_v<TestType> ? 2u : 3u));
+  CHECK(stats_while_held.messages_sent == (actor_v<TestType> ? 0u : 1u));
+  if (actor_v<TestType>) CHECK(stats_while_held.mailbox_depth == 3);  // the held send, the add, the send
+
+  // After the release they catch up without anyone waiting for the actor.
+  blocker->release();
+  holder.join();
+  CHECK(wsreg_test::wait_until([&] {
+    return registry.size_approx() == 3 && registry.stats_approx().messages_sent == 2;
+  }));
+  CHECK(sender->count() == 1);
+}
+
+// The bounded mailbox (RegistryOptions::mailbox_capacity).
+
+TEMPLATE_LIST_TEST_CASE(
+    "a producer that outruns the actor waits for room while lifecycle operations never wait",
+    "[registry][mailbox]", registry_policies) {
+  constexpr std::size_t capacity = 8;
+  constexpr int produced = 40;
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = capacity;
+  ConnectionRegistry<TestType, std::string> registry(options);
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = registry.add(blocker);
+  auto listener = std::make_shared<CountingSender>();
+  registry.add(listener);
+  registry.flush();
+  REQUIRE(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_depth == 0; }));
+
+  // The producer's first broadcast holds the delivering thread in the
+  // blocker (ActorPolicy: the actor; MutexPolicy: the producer itself).
+  std::atomic<int> posted{0};
+  std::thread producer([&] {
+    for (int i = 0; i < produced; ++i) {
+      registry.broadcast(Payload::text("tick"));
+      posted.fetch_add(1);
+    }
+    registry.flush();
+  });
+  REQUIRE(blocker->wait_entered(1) == 1);
+
+  if constexpr (actor_v<TestType>) {
+    // The actor is stuck in the first broadcast: the producer gets
+    // capacity - 1 more in, then waits for room, and says so.
+    CHECK(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_waits == 1; }));
+    CHECK(posted.load() == static_cast<int>(capacity));
+    const auto stats = registry.stats_approx();
+    CHECK(stats.mailbox_depth == capacity);
+    CHECK(stats.mailbox_high_water == capacity);
+  }
+
+  // Lifecycle operations do not wait for room, even with the mailbox full
+  // (a hang here would fail the test by its timeout).
+  auto newcomer = std::make_shared<CountingSender>();
+  const ConnectionId newcomer_id = registry.add(newcomer, "data");
+  registry.subscribe(newcomer_id, "topic");
+  registry.set_data(newcomer_id, "more data");
+  registry.update_data(newcomer_id, [](std::string& d) { d += "!"; });
+  registry.unsubscribe(newcomer_id, "topic");
+  registry.remove(blocker_id);  // queued behind the full mailbox, not blocked by it
+  CHECK(registry.size_approx() <= 3);
+
+  blocker->release();
+  producer.join();
+  registry.flush();
+  CHECK(posted.load() == produced);
+  // Nothing was dropped: every broadcast reached the listener once.
+  CHECK(listener->count() == static_cast<std::size_t>(produced));
+  CHECK(registry.data(newcomer_id) == std::optional<std::string>("more data!"));
+  CHECK(registry.size() == 2);
+  const auto stats = registry.stats();
+  CHECK(stats.broadcasts == static_cast<std::uint64_t>(produced));
+  if constexpr (actor_v<TestType>) {
+    // The add waited behind at most `capacity` data operations: it missed at
+    // most the broadcasts queued before it.
+    CHECK(newcomer->count() + capacity >= static_cast<std::size_t>(produced));
+    CHECK(stats.mailbox_waits >= 1);
+    CHECK(stats.mailbox_high_water >= capacity);
+    CHECK(stats.mailbox_high_water <= capacity + 8);  // + the lifecycle operations
+    CHECK(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_depth == 0; }));
+  } else {
+    CHECK(stats.mailbox_waits == 0);
+    CHECK(stats.mailbox_high_water == 0);
+    CHECK(stats.mailbox_depth == 0);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("a sender may post past the mailbox capacity without deadlock",
+                        "[registry][mailbox]", registry_policies) {
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = 2;
+  ConnectionRegistry<TestType> registry(options);
+
+  // Fans every payload out as 50 sends, from inside Sender::send: on the
+  // actor thread under ActorPolicy, which must not wait for room it alone
+  // can make.
+  class FanOut final : public wsreg::Sender {
+   public:
+    FanOut(ConnectionRegistry<TestType>& r, ConnectionId to) : registry_(r), to_(to) {}
+    wsreg::SendResult send(const Payload& payload) noexcept override {
+      for (int i = 0; i < 50; ++i) registry_.send(to_, payload);
+      return wsreg::SendResult::sent;
+    }
+
+   private:
+    ConnectionRegistry<TestType>& registry_;
+    ConnectionId to_;
+  };
+
+  auto sink = std::make_shared<CountingSender>();
+  const ConnectionId sink_id = registry.add(sink);
+  const ConnectionId fan_id = registry.add(std::make_shared<FanOut>(registry, sink_id));
+  for (int i = 0; i < 10; ++i) registry.send(fan_id, Payload::text("x"));
+  CHECK(wsreg_test::wait_until([&] {
+    registry.flush();
+    return sink->count() == 500;
+  }));
+}
+
+TEMPLATE_LIST_TEST_CASE("the mailbox gauges are on the metrics page", "[registry][mailbox][metrics]",
+                        registry_policies) {
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = 4;
+  ConnectionRegistry<TestType> registry(options);
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  registry.add(blocker);
+  registry.flush();
+  // The add is applied and out of the count (the actor releases what it
+  // applied before it takes more) before the producer starts.
+  REQUIRE(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_depth == 0; }));
+  std::thread producer([&] {
+    for (int i = 0; i < 10; ++i) registry.broadcast(Payload::text("tick"));
+  });
+  REQUIRE(blocker->wait_entered(1) == 1);
+  if constexpr (actor_v<TestType>) {
+    CHECK(wsreg_test::wait_until([&] { return registry.stats_approx().mailbox_waits == 1; }));
+  }
+  const std::string text = wsreg::prometheus_text(registry.stats_approx(), registry.size_approx());
+  blocker->release();
+  producer.join();
+  registry.flush();
+  const std::string depth = actor_v<TestType> ? "4" : "0";
+  const std::string waits = actor_v<TestType> ? "1" : "0";
+  CHECK(text.find("# TYPE wsreg_mailbox_depth gauge\nwsreg_mailbox_depth " + depth + "\n") !=
+        std::string::npos);
+  CHECK(text.find("# TYPE wsreg_mailbox_high_water gauge\nwsreg_mailbox_high_water " + depth +
+                  "\n") != std::string::npos);
+  CHECK(text.find("# TYPE wsreg_mailbox_waits_total counter\nwsreg_mailbox_waits_total " + waits +
+                  "\n") != std::string::npos);
+}
+
+TEMPLATE_LIST_TEST_CASE("a registry built with options swaps policies with one token",
+                        "[registry][mailbox]", registry_policies) {
+  wsreg::RegistryOptions options;
+  options.mailbox_capacity = 0;  // taken as 1
+  ConnectionRegistry<TestType> registry(options);
+  auto sender = std::make_shared<CountingSender>();
+  const ConnectionId id = registry.add(sender);
+  for (int i = 0; i < 100; ++i) registry.send(id, Payload::text("x"));
+  registry.flush();
+  CHECK(sender->count() == 100);
+  static_assert(wsreg::policy_requirements::has_options_constructor<TestType>::value);
+}
+
+// flush()'s fast path: no round trip to the actor when everything the
+// calling thread posted has been applied.
+
+namespace {
+
+// Runs `call` on a thread of its own; done() tells whether it returned.
+class Background {
+ public:
+  template <class Call>
+  explicit Background(Call call) : thread_([this, call] {
+      call();
+      done_.store(true);
+    }) {}
+  ~Background() { thread_.join(); }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  /// Whether it returns within `timeout` (a deadline, not a sleep).
+  bool returns_within(std::chrono::milliseconds timeout) {
+    return wsreg_test::wait_until([this] { return done_.load(); }, timeout);
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// A latch: threads wait until it is opened.
+class Gate {
+ public:
+  void open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    opened_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  // This mutex synchronizes all access to open_.
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE(
+    "flush returns at once when this thread's operations are applied and waits while one is pending",
+    "[registry][flush]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = registry.add(blocker);
+  auto other = std::make_shared<CountingSender>();
+  const ConnectionId other_id = registry.add(other);
+  registry.flush();
+
+  // A thread that posted earlier, all of it applied before the actor is held.
+  Gate posted_early;
+  Gate go;
+  Background early([&] {
+    registry.send(other_id, Payload::text("early"));
+    registry.flush();
+    posted_early.open();
+    go.wait();
+    registry.flush();  // everything it posted is applied: no wait
+  });
+  posted_early.wait();
+
+  // The delivering thread is now held in the blocker (ActorPolicy: the
+  // actor; MutexPolicy: the holder itself).
+  Background holder([&] { registry.send(blocker_id, Payload::text("hold")); });
+  REQUIRE(blocker->wait_entered(1) == 1);
+
+  constexpr auto prompt = std::chrono::seconds(5);
+  go.open();
+  CHECK(early.returns_within(prompt));
+  Background never_posted([&] { registry.flush(); });
+  CHECK(never_posted.returns_within(prompt));
+  registry.flush();  // this thread's operations were applied before the hold
+
+  // A thread whose send is queued behind the held one: its flush waits
+  // under ActorPolicy (until the release), and not under MutexPolicy, whose
+  // send was applied before it returned.
+  Background pending([&] {
+    registry.send(other_id, Payload::text("late"));
+    registry.flush();
+  });
+  const bool returned_while_held = pending.returns_within(std::chrono::milliseconds(200));
+  CHECK(returned_while_held == !actor_v<TestType>);
+  CHECK(other->count() == (actor_v<TestType> ? 1u : 2u));
+
+  blocker->release();
+  CHECK(pending.returns_within(prompt));
+  CHECK(other->count() == 2);  // the pending flush returned after the send was made
+}
+
+TEMPLATE_LIST_TEST_CASE("flush is not misled by a registry that lived at the same address before",
+                        "[registry][flush]", registry_policies) {
+  std::optional<ConnectionRegistry<TestType>> slot;
+  slot.emplace();
+  const void* const address = &*slot;
+  Gate posted;
+  Gate replaced;
+  // This thread posts many operations to the first registry, then (never
+  // having posted to the second) flushes the second while its actor is held.
+  Background worker([&] {
+    auto sender = std::make_shared<CountingSender>();
+    const ConnectionId id = slot->add(sender);
+    for (int i = 0; i < 1000; ++i) slot->send(id, Payload::text("x"));
+    slot->flush();
+    posted.open();
+    replaced.wait();
+    slot->flush();
+  });
+  posted.wait();
+  slot.reset();
+  slot.emplace();
+  REQUIRE(&*slot == address);  // the same storage: only an instance id tells them apart
+  auto blocker = std::make_shared<wsreg_test::BlockingSender>();
+  const ConnectionId blocker_id = slot->add(blocker);
+  Background holder([&] { slot->send(blocker_id, Payload::text("hold")); });
+  REQUIRE(blocker->wait_entered(1) == 1);
+  replaced.open();
+  CHECK(worker.returns_within(std::chrono::seconds(5)));
+  blocker->release();
+}
+
+TEMPLATE_LIST_TEST_CASE("size and stats include what other threads queued before",
+                        "[registry][flush]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) registry.add(std::make_shared<CountingSender>());
+    });
+  }
+  for (auto& w : workers) w.join();
+  // This thread posted nothing, but joined the workers: size() sees them all.
+  CHECK(registry.size() == 2000);
+  CHECK(registry.stats().connections_added == 2000);
+}
+
+// Snapshots: MutexPolicy rebuilds its delivery snapshot outside the lock
+// from the previous one and a log of changes; these check the result.
+
+TEMPLATE_LIST_TEST_CASE("broadcast and publish reach exactly the members after any sequence of changes",
+                        "[registry][topics]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  std::mt19937 random(20240611);
+  struct Connection {
+    std::shared_ptr<CountingSender> sender;
+    bool in_topic = false;
+    std::size_t expected = 0;  // deliveries it must have had
+  };
+  std::map<ConnectionId, Connection> live;
+  std::vector<std::shared_ptr<CountingSender>> gone;  // removed: must get nothing more
+  std::vector<std::size_t> gone_counts;
+  const std::string topic = "topic";
+  int checks = 0;
+  for (int step = 0; step < 4000; ++step) {
+    const int dice = static_cast<int>(random() % 100);
+    // Long runs of changes between deliveries now and then (more than the
+    // set holds, which makes a snapshot be dropped and copied anew).
+    const bool quiet = (step / 500) % 2 == 1;
+    if (dice < 30 || live.size() < 3) {
+      auto s = std::make_shared<CountingSender>();
+      live[registry.add(s)] = Connection{s};
+    } else if (dice < 50) {
+      auto it = std::next(live.begin(), static_cast<long>(random() % live.size()));
+      registry.remove(it->first);
+      gone.push_back(it->second.sender);
+      gone_counts.push_back(it->second.expected);
+      live.erase(it);
+    } else if (dice < 70) {
+      // Join or leave the topic, the same ids again and again.
+      auto it = std::next(live.begin(), static_cast<long>(random() % live.size()));
+      if (it->second.in_topic) {
+        registry.unsubscribe(it->first, topic);
+      } else {
+        registry.subscribe(it->first, topic);
+      }
+      it->second.in_topic = !it->second.in_topic;
+    } else if (!quiet && dice < 85) {
+      registry.broadcast(Payload::text("all"));
+      for (auto& [id, c] : live) ++c.expected;
+    } else if (!quiet) {
+      registry.publish(topic, Payload::text("topic"));
+      for (auto& [id, c] : live) c.expected += c.in_topic ? 1 : 0;
+    }
+    if (step % 97 == 0) {
+      registry.flush();
+      std::size_t wrong = 0;
+      for (const auto& [id, c] : live) wrong += c.sender->count() != c.expected ? 1 : 0;
+      for (std::size_t i = 0; i < gone.size(); ++i) {
+        wrong += gone[i]->count() != gone_counts[i] ? 1 : 0;
+      }
+      INFO("step " << step);
+      CHECK(wrong == 0);
+      ++checks;
+    }
+  }
+  CHECK(checks > 40);
+}
+
+TEMPLATE_LIST_TEST_CASE("a sender the registry lets go of may call the registry from its destructor",
+                        "[registry]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  // Asks the registry for its size when destroyed: a deadlock if the
+  // registry released it with its lock held.
+  class Caller final : public wsreg::Sender {
+   public:
+    Caller(ConnectionRegistry<TestType>& r, std::atomic<int>& destroyed)
+        : registry_(r), destroyed_(destroyed) {}
+    ~Caller() override {
+      static_cast<void>(registry_.size_approx());
+      destroyed_.fetch_add(1);
+    }
+    wsreg::SendResult send(const Payload&) noexcept override { return wsreg::SendResult::sent; }
+
+   private:
+    ConnectionRegistry<TestType>& registry_;
+    std::atomic<int>& destroyed_;
+  };
+
+  std::atomic<int> destroyed{0};
+  auto keep = std::make_shared<CountingSender>();
+  const ConnectionId keep_id = registry.add(keep);
+  registry.subscribe(keep_id, "topic");
+
+  // 1. Held last by the broadcast snapshot, replaced by the next broadcast.
+  ConnectionId id = registry.add(std::make_shared<Caller>(registry, destroyed));
+  registry.broadcast(Payload::text("x"));
+  registry.remove(id);
+  registry.broadcast(Payload::text("y"));
+  registry.flush();
+  CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 1; }));
+
+  // 2. Held last by a topic's snapshot when the topic disappears.
+  id = registry.add(std::make_shared<Caller>(registry, destroyed));
+  registry.subscribe(id, "topic");
+  registry.publish("topic", Payload::text("x"));
+  registry.broadcast(Payload::text("x"));
+  registry.remove(id);
+  registry.broadcast(Payload::text("x"));  // the broadcast snapshot lets go of it
+  registry.unsubscribe(keep_id, "topic");  // the topic goes, with its snapshot
+  registry.flush();
+  CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 2; }));
+
+  // 3. Held last by a snapshot dropped after many changes with no broadcast.
+  id = registry.add(std::make_shared<Caller>(registry, destroyed));
+  registry.broadcast(Payload::text("x"));
+  registry.remove(id);
+  for (int i = 0; i < 200; ++i) registry.remove(registry.add(std::make_shared<CountingSender>()));
+  registry.broadcast(Payload::text("x"));
+  registry.flush();
+  CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 3; }));
+  CHECK(keep->count() == 7);
 }

@@ -45,14 +45,14 @@ using Ids = std::vector<ConnectionId>;
 using Entry = PresenceLog::Entry;
 
 // Applies everything queued so far, including what callbacks queued while
-// it was applied. MutexPolicy: nothing to do. ActorPolicy: the first flush
-// applies what this thread queued; a Sender::send or presence handler run
-// during it may queue more (publish, subscribe), which the second applies.
-// Enough for callbacks that queue one level deep, as in these tests.
+// it was applied. MutexPolicy: nothing to do. ActorPolicy: the flush applies
+// what this thread queued; a Sender::send or presence handler run during it
+// may queue more (publish, subscribe) from the actor thread, which flush()
+// does not wait for (not this thread's) and size() does. Enough for
+// callbacks that queue one level deep, as in these tests.
 template <class Registry>
 void settle(Registry& registry) {
-  registry.flush();
-  registry.flush();
+  wsreg_test::drain(registry);
 }
 
 // The texts a recording sender received, in order.
@@ -395,7 +395,7 @@ TEMPLATE_LIST_TEST_CASE(
   }
   stop = true;
   for (auto& p : publishers) p.join();
-  registry.flush();
+  wsreg_test::drain(registry);  // the workers' operations too
 
   CHECK(started);
   int late = 0;
@@ -687,7 +687,7 @@ TEMPLATE_LIST_TEST_CASE("presence counts stay exact under concurrent churn",
   for (auto& w : workers) running.emplace_back([&go, worker = w.get()] { worker->run(calls, go); });
   go = true;
   for (auto& r : running) r.join();
-  registry.flush();
+  wsreg_test::drain(registry);  // the workers' operations too
 
   // The model: each (topic, id) pair belongs to one worker, so its sequence
   // of joins and leaves follows from that worker's calls alone.
@@ -937,7 +937,7 @@ TEMPLATE_LIST_TEST_CASE("concurrent topic churn ends in the state a sequential m
   for (auto& w : workers) running.emplace_back([&go, worker = w.get()] { worker->run(calls, go); });
   go = true;
   for (auto& r : running) r.join();
-  registry.flush();
+  wsreg_test::drain(registry);  // the workers' operations too
 
   // Replay. Which of a worker's own publishes reach its own connections is
   // fixed by its call order; another worker's publish may or may not reach a
@@ -1069,7 +1069,7 @@ TEMPLATE_LIST_TEST_CASE("concurrent topic churn ends in the state a sequential m
   }
   go_again = true;
   for (auto& r : running) r.join();
-  registry.flush();
+  wsreg_test::drain(registry);  // the workers' operations too
 
   std::map<ConnectionId, std::size_t> expected_count;
   std::map<std::uint64_t, const Sent*> sent_by_tag;

@@ -15,6 +15,7 @@
 #include "wsreg/payload.hpp"
 #include "wsreg/policy_traits.hpp"
 #include "wsreg/presence.hpp"
+#include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
@@ -71,15 +72,30 @@ class ConnectionRegistry {
   static_assert(detail::check_policy<policy_type, Data>(), "wsreg: Policy requirements not met");
 
  public:
-  /// Creates an empty registry (ActorPolicy: starts its thread).
+  /// Creates an empty registry with the default RegistryOptions
+  /// (ActorPolicy: starts its thread; throws std::system_error if it cannot).
   ConnectionRegistry() = default;
+
+  /// Creates an empty registry whose policy is built from `options`
+  /// (ActorPolicy: its mailbox capacity; MutexPolicy ignores them), so
+  /// `ConnectionRegistry<ActorPolicy> r(options)` and
+  /// `ConnectionRegistry<MutexPolicy> r(options)` differ by one token.
+  /// Requires `policy_type` to be constructible from `const
+  /// RegistryOptions&` (docs/concepts/policy.md). Throws what the policy's
+  /// constructor throws (ActorPolicy: std::system_error).
+  explicit ConnectionRegistry(const RegistryOptions& options) : policy_(options) {
+    static_assert(policy_requirements::has_options_constructor<policy_type>::value,
+                  "wsreg: Policy requirements not met: ConnectionRegistry(RegistryOptions) needs "
+                  "P(const RegistryOptions&)");
+  }
   ConnectionRegistry(const ConnectionRegistry&) = delete;
   ConnectionRegistry& operator=(const ConnectionRegistry&) = delete;
 
   /// Registers a connection with its `data` and returns its new id (>= 1),
   /// or no_connection if `sender` is null (nothing is registered, nothing
   /// counted). Thread-safe. ActorPolicy: applied later, but any later call
-  /// that happens-after this one (e.g. a send to the returned id) sees it.
+  /// that happens-after this one (e.g. a send to the returned id) sees it;
+  /// never waits, not even for room in a full mailbox.
   ConnectionId add(std::shared_ptr<Sender> sender, Data data = Data()) {
     if (!sender) return no_connection;
     const ConnectionId id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -97,7 +113,8 @@ class ConnectionRegistry {
   /// Delivers `payload` to connection `id` (one Sender::send), or counts
   /// send_unknown if there is no such connection. Never throws for a bad id.
   /// Thread-safe. Payloads from one thread to one connection arrive in the
-  /// order sent. ActorPolicy: applied later on the actor thread; MutexPolicy:
+  /// order sent. ActorPolicy: applied later on the actor thread, after
+  /// waiting for room if the mailbox is full (see broadcast()); MutexPolicy:
   /// on this thread, outside the registry lock.
   void send(ConnectionId id, Payload payload) { policy_.send(id, std::move(payload)); }
 
@@ -106,6 +123,10 @@ class ConnectionRegistry {
   /// nothing is copied per connection. Thread-safe. O(N) Sender::send calls.
   /// ActorPolicy: applied later on the actor thread; MutexPolicy: on this
   /// thread, outside the registry lock.
+  ///
+  /// ActorPolicy: send, broadcast and publish wait for room while the
+  /// mailbox holds RegistryOptions::mailbox_capacity data operations
+  /// (backpressure; never on the actor thread itself); nothing is dropped.
   void broadcast(Payload payload, ConnectionId except = no_connection) {
     policy_.broadcast(std::move(payload), except);
   }
@@ -132,8 +153,9 @@ class ConnectionRegistry {
   /// broadcast() does: one shared Payload, each subscriber exactly once,
   /// outside any lock. A topic with no subscriber: nothing is delivered (the
   /// publish is still counted). Thread-safe. O(subscribers) Sender::send
-  /// calls. ActorPolicy: applied later on the actor thread; MutexPolicy: on
-  /// this thread.
+  /// calls. ActorPolicy: applied later on the actor thread, after waiting
+  /// for room if the mailbox is full (see broadcast()); MutexPolicy: on this
+  /// thread.
   void publish(std::string topic, Payload payload, ConnectionId except = no_connection) {
     policy_.publish(std::move(topic), std::move(payload), except);
   }
@@ -197,12 +219,18 @@ class ConnectionRegistry {
   // Size, counters and flush
 
   /// The number of registered connections, counting every add and remove
-  /// this thread made before. Thread-safe. ActorPolicy: waits for the actor
-  /// (except on the actor thread).
+  /// made before the call by this thread or by any other (a thread that
+  /// joined the producers sees their work). Thread-safe. ActorPolicy: waits
+  /// for the actor to apply what was queued before the call, unless it
+  /// already has (no wait on the actor thread, where it returns the count as
+  /// applied so far).
   std::size_t size() { return policy_.size(); }
 
-  /// The counters, including every operation this thread made before.
-  /// Thread-safe. ActorPolicy: waits for the actor (except on its thread).
+  /// The counters, including every operation made before the call by any
+  /// thread (as size()), and
+  /// under ActorPolicy the mailbox gauges (RegistryStats::mailbox_depth,
+  /// mailbox_high_water, mailbox_waits). Thread-safe. ActorPolicy: waits for
+  /// the actor (except on its thread).
   RegistryStats stats() { return policy_.stats(); }
 
   /// The number of registered connections without waiting: under
@@ -216,7 +244,13 @@ class ConnectionRegistry {
 
   /// Returns once every operation this thread made before has been applied
   /// (its Sender::send calls made). Thread-safe. MutexPolicy: returns at
-  /// once. ActorPolicy: waits for the actor (except on the actor thread).
+  /// once. ActorPolicy: returns at once, with no round trip to the actor,
+  /// when they all are already (so a thread that queued nothing pays
+  /// nothing), and on the actor thread; otherwise waits for the actor. It
+  /// covers this thread's operations only: not those of other threads, nor
+  /// what callbacks queued on the actor thread while this thread's were
+  /// applied. To wait for everything queued so far (after joining the
+  /// producers, say), call size() or stats(), which wait for that.
   void flush() { policy_.flush(); }
 
  private:

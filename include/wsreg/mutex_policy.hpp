@@ -16,6 +16,7 @@
 #include "wsreg/detail/stats_counters.hpp"
 #include "wsreg/payload.hpp"
 #include "wsreg/presence.hpp"
+#include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
@@ -28,8 +29,14 @@ namespace wsreg {
 ///
 /// Ownership: the map owns one std::shared_ptr<Sender> and one Data per
 /// connection. Broadcast and publish hold a shared snapshot of their
-/// recipients, rebuilt under the lock only after that set changed, so a
-/// delivery to a stable set takes the lock for O(1) and delivers without it.
+/// recipients: a delivery to a stable set takes the lock for O(1) and
+/// delivers without it. After that set changed, the next delivery rebuilds
+/// the snapshot outside the lock, from the previous one and a log of the
+/// changes (detail::MemberSet), so neither a change nor the rebuild does
+/// O(N) work under the lock, and the old snapshot is released outside it.
+/// A removed Sender may therefore live on in the previous snapshot until
+/// the next broadcast (or publish, for a topic) rebuilds it, until its set
+/// changes more than N + 64 times more, or until the registry is destroyed.
 ///
 /// Which calls wait: none waits for anything but the mutex. send(),
 /// broadcast() and publish() call the recipients' Sender::send on the
@@ -49,6 +56,12 @@ namespace wsreg {
 /// after erase(id) or unsubscribe(id, topic) returned never reaches id there,
 /// while one that overlaps it may.
 ///
+/// Exception safety: strong. A std::bad_alloc from any member reaches the
+/// caller and leaves the registry exactly as it was (no ghost entry, no lost
+/// subscription, no partial delivery: broadcast and publish allocate only
+/// before their first Sender::send). Presence reports are prepared before
+/// the change, so reporting cannot fail after it.
+///
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe; every member
 /// may be called from any thread, including from inside Sender::send and the
 /// presence handler (but not from inside an update_data function).
@@ -60,7 +73,14 @@ class BasicMutexPolicy {
   template <class Other>
   using rebind = BasicMutexPolicy<Other>;
 
+  /// An empty registry. Thread-safe to use from the moment it exists.
   BasicMutexPolicy() = default;
+
+  /// The same: MutexPolicy has no mailbox, so it ignores every field of
+  /// `options` (accepted so that a registry built with options can swap
+  /// policies with one token). Does not throw.
+  explicit BasicMutexPolicy(const RegistryOptions& /*options*/) noexcept {}
+
   BasicMutexPolicy(const BasicMutexPolicy&) = delete;
   BasicMutexPolicy& operator=(const BasicMutexPolicy&) = delete;
 
@@ -75,14 +95,21 @@ class BasicMutexPolicy {
   }
 
   /// Forgets `id` and its subscriptions; does nothing if it is unknown.
-  /// Thread-safe. O(1 + topics of id) average. The Sender is destroyed
-  /// here, outside the lock, unless a delivery in flight still holds it.
+  /// Thread-safe. O(1 + topics of id) average. The registry's references to
+  /// the Sender are released outside the lock: here, unless a delivery in
+  /// flight or the last broadcast snapshot still holds it (then by that
+  /// delivery, or by the broadcast or publish that replaces the snapshot).
   void erase(ConnectionId id) {
     std::shared_ptr<Sender> doomed;  // destroyed after the lock is released
+    std::vector<detail::MemberSet::Retired> old_snapshots;  // likewise
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      doomed = state_.erase(id, collector(events));
+      if (const auto* names = state_.subscriptions(id)) {
+        events.prepare(handler_, names->begin(), names->end());
+      }
+      doomed = state_.erase(id, events.recorder());
+      if (!state_.graveyard().empty()) old_snapshots.swap(state_.graveyard());
     }
     if (!doomed) return;
     detail::StatsCounters::bump(counters_.connections_removed);
@@ -108,13 +135,20 @@ class BasicMutexPolicy {
 
   /// Delivers `payload` to every connection but `except` on this thread.
   /// Thread-safe. O(N) Sender::send calls outside the lock; the lock is held
-  /// O(1), or O(N) once after the membership changed (snapshot rebuild).
+  /// O(1) (plus O(changes) once after the membership changed, to install the
+  /// rebuilt snapshot; the rebuild itself, O(N), runs outside the lock, as
+  /// does the release of the old one). The first broadcast ever, and the
+  /// first after more than N + 64 changes with no broadcast, copy the
+  /// members once under the lock (amortised O(1) per change). Throws
+  /// std::bad_alloc before delivering to anyone.
   void broadcast(const Payload& payload, ConnectionId except) {
-    std::shared_ptr<const detail::Members> recipients;
+    detail::MemberSet::View view;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      recipients = state_.everyone().snapshot();
+      view = state_.everyone().view();
     }
+    const auto recipients =
+        current(view, [this]() -> detail::MemberSet* { return &state_.everyone(); });
     deliver(*recipients, payload, except);
     detail::StatsCounters::bump(counters_.broadcasts);
   }
@@ -122,12 +156,16 @@ class BasicMutexPolicy {
   /// Delivers `payload` to every subscriber of `topic` but `except` on this
   /// thread. Thread-safe. As broadcast(), over the topic's subscribers.
   void publish(const std::string& topic, const Payload& payload, ConnectionId except) {
-    std::shared_ptr<const detail::Members> recipients;
+    detail::MemberSet::View view;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (const auto* set = state_.topic(topic)) recipients = set->snapshot();
+      if (auto* set = state_.topic(topic)) view = set->view();
     }
-    if (recipients) deliver(*recipients, payload, except);
+    if (view.base) {
+      const auto recipients =
+          current(view, [this, &topic]() -> detail::MemberSet* { return state_.topic(topic); });
+      deliver(*recipients, payload, except);
+    }
     detail::StatsCounters::bump(counters_.publishes);
   }
 
@@ -137,17 +175,21 @@ class BasicMutexPolicy {
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      state_.subscribe(id, std::move(topic), collector(events));
+      events.prepare(handler_, &topic, &topic + 1);
+      state_.subscribe(id, std::move(topic), events.recorder());
     }
     report(events);
   }
 
   /// Unsubscribes `id` from `topic`. Thread-safe. O(1 + topics of id).
   void unsubscribe(ConnectionId id, const std::string& topic) {
+    std::vector<detail::MemberSet::Retired> old_snapshots;  // released after the lock
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      state_.unsubscribe(id, topic, collector(events));
+      events.prepare(handler_, &topic, &topic + 1);
+      state_.unsubscribe(id, topic, events.recorder());
+      if (!state_.graveyard().empty()) old_snapshots.swap(state_.graveyard());
     }
     report(events);
   }
@@ -218,7 +260,7 @@ class BasicMutexPolicy {
   }
 
   /// A snapshot of the counters. Thread-safe. Every operation that returned
-  /// before this call is counted.
+  /// before this call is counted. The mailbox fields are always 0.
   RegistryStats stats() const noexcept { return counters_.snapshot(); }
 
   /// Same as size(): nothing is ever queued. Thread-safe. O(1).
@@ -234,31 +276,71 @@ class BasicMutexPolicy {
   // A presence change recorded under the lock, reported after it.
   struct Event {
     std::string topic;
-    ConnectionId id;
-    bool joined;
-    std::size_t subscribers;
-  };
-  struct Events {
-    std::shared_ptr<const PresenceHandler> handler;
-    std::vector<Event> list;
+    ConnectionId id = no_connection;
+    bool joined = false;
+    std::size_t subscribers = 0;
   };
 
-  // Called under the lock: records changes only if a handler is set.
-  auto collector(Events& events) {
-    events.handler = handler_;
-    return [&events](const std::string& topic, ConnectionId id, bool joined, std::size_t count) {
-      if (events.handler) events.list.push_back(Event{topic, id, joined, count});
-    };
-  }
+  // The presence changes of one operation. Everything they need is allocated
+  // by prepare(), before the operation changes the state, so that recording
+  // them afterwards cannot throw and the operation stays all-or-nothing.
+  struct Events {
+    std::shared_ptr<const PresenceHandler> handler;
+    std::vector<Event> list;  // one slot per change the operation may make
+    std::size_t used = 0;
+
+    // Called under the lock, before the change: one slot per topic in
+    // [first, last), in the order the state emits them; nothing without a
+    // handler. Throws std::bad_alloc with nothing changed.
+    template <class It>
+    void prepare(const std::shared_ptr<const PresenceHandler>& h, It first, It last) {
+      if (!h) return;
+      for (; first != last; ++first) list.push_back(Event{*first});
+      handler = h;
+    }
+
+    // Fills the next prepared slot; never allocates.
+    auto recorder() noexcept {
+      return [this](const std::string&, ConnectionId id, bool joined, std::size_t count) noexcept {
+        if (used == list.size()) return;  // no handler: nothing prepared
+        Event& e = list[used++];
+        e.id = id;
+        e.joined = joined;
+        e.subscribers = count;
+      };
+    }
+  };
 
   // Called without the lock.
   static void report(const Events& events) {
-    for (const Event& e : events.list) {
+    for (std::size_t i = 0; i < events.used; ++i) {
+      const Event& e = events.list[i];
       try {
         (*events.handler)(PresenceEvent{e.topic, e.id, e.joined, e.subscribers});
       } catch (...) {  // documented: a throwing presence handler is ignored
       }
     }
+  }
+
+  // Called without the lock: the members `view` describes as one vector.
+  // After a change that means building a new one from the view's base and
+  // changes, here, outside the lock (O(N)), then, under the lock for
+  // O(changes since the view), installing it in the set `locate()` finds
+  // (if it is still the one the view came from) so that the next delivery
+  // starts from it. The replaced base and log are released here too, after
+  // the lock. Throws std::bad_alloc with nothing changed.
+  template <class Locate>
+  std::shared_ptr<const detail::Members> current(const detail::MemberSet::View& view,
+                                                 Locate locate) {
+    if (view.changes == 0) return view.base;
+    std::shared_ptr<const detail::Members> fresh = detail::MemberSet::build(view);
+    std::shared_ptr<detail::MemberSet::ChangeLog> spare = detail::MemberSet::make_log(view.changes);
+    detail::MemberSet::Retired retired;  // destroyed after the lock is released
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (detail::MemberSet* set = locate()) retired = set->install(view, fresh, std::move(spare));
+    }
+    return fresh;
   }
 
   void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {

@@ -14,6 +14,7 @@
 
 #include "wsreg/payload.hpp"
 #include "wsreg/presence.hpp"
+#include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 
@@ -67,6 +68,13 @@ WSREG_POLICY_REQUIREMENT(has_stats, RegistryStats, WSREG_P.stats())
 WSREG_POLICY_REQUIREMENT(has_size_approx, std::size_t, WSREG_P.size_approx())
 WSREG_POLICY_REQUIREMENT(has_stats_approx, RegistryStats, WSREG_P.stats_approx())
 WSREG_POLICY_REQUIREMENT(has_flush, void, WSREG_P.flush())
+
+/// True when P can be built from the registry's options, as
+/// ConnectionRegistry(RegistryOptions) does. Not part of is_registry_policy:
+/// only that constructor needs it, so a policy without it still works with
+/// the default constructor.
+template <class P>
+struct has_options_constructor : std::is_constructible<P, const RegistryOptions&> {};
 
 #undef WSREG_TOPIC
 #undef WSREG_ID

@@ -47,6 +47,9 @@ inline void append_metric(std::string& out, const char* name, const char* type,
 /// | wsreg_send_unknown_total           | counter | RegistryStats::send_unknown      |
 /// | wsreg_broadcasts_total             | counter | RegistryStats::broadcasts        |
 /// | wsreg_publishes_total              | counter | RegistryStats::publishes         |
+/// | wsreg_mailbox_depth                | gauge   | RegistryStats::mailbox_depth     |
+/// | wsreg_mailbox_high_water           | gauge   | RegistryStats::mailbox_high_water |
+/// | wsreg_mailbox_waits_total          | counter | RegistryStats::mailbox_waits     |
 ///
 /// Thread-safe (a pure function). Throws std::bad_alloc only.
 inline std::string prometheus_text(const RegistryStats& stats, std::size_t connections) {
@@ -71,6 +74,16 @@ inline std::string prometheus_text(const RegistryStats& stats, std::size_t conne
                         stats.broadcasts);
   detail::append_metric(out, "wsreg_publishes_total", "counter",
                         "Publish calls applied (to a topic).", stats.publishes);
+  detail::append_metric(out, "wsreg_mailbox_depth", "gauge",
+                        "Operations queued for the registry's actor thread, not yet applied "
+                        "(0 without one).",
+                        stats.mailbox_depth);
+  detail::append_metric(out, "wsreg_mailbox_high_water", "gauge",
+                        "The largest number of operations queued for the actor thread at once.",
+                        stats.mailbox_high_water);
+  detail::append_metric(out, "wsreg_mailbox_waits_total", "counter",
+                        "Sends, broadcasts and publishes that waited for room in a full mailbox.",
+                        stats.mailbox_waits);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "wsreg/payload.hpp"
 #include "wsreg/policy_traits.hpp"
 #include "wsreg/prometheus.hpp"
+#include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
 

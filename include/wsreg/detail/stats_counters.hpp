@@ -23,6 +23,10 @@ struct StatsCounters {
   std::atomic<std::uint64_t> send_unknown{0};
   std::atomic<std::uint64_t> broadcasts{0};
   std::atomic<std::uint64_t> publishes{0};
+  // Written by ActorPolicy under its mailbox lock; read by anyone.
+  std::atomic<std::uint64_t> mailbox_depth{0};
+  std::atomic<std::uint64_t> mailbox_high_water{0};
+  std::atomic<std::uint64_t> mailbox_waits{0};
 
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
     if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
@@ -37,6 +41,9 @@ struct StatsCounters {
     s.send_unknown = send_unknown.load(std::memory_order_relaxed);
     s.broadcasts = broadcasts.load(std::memory_order_relaxed);
     s.publishes = publishes.load(std::memory_order_relaxed);
+    s.mailbox_depth = mailbox_depth.load(std::memory_order_relaxed);
+    s.mailbox_high_water = mailbox_high_water.load(std::memory_order_relaxed);
+    s.mailbox_waits = mailbox_waits.load(std::memory_order_relaxed);
     return s;
   }
 };

@@ -275,3 +275,54 @@ TEMPLATE_LIST_TEST_CASE("an N-squared chat load keeps memory bounded", "[.stress
   // Any bound that tripped closed single connections; the rest are all here.
   CHECK(registry.size() + server_stats.slow_consumer_closes == clients);
 }
+
+// Inbound flow control: clients that flood the server with messages the
+// handler relays to everyone cannot grow the actor's mailbox: with
+// flush_after_message (the default) each io thread has at most one
+// handler's work queued, and without it the capacity still holds (the io
+// threads wait for room, and so stop reading). Nothing is lost on the way.
+TEMPLATE_LIST_TEST_CASE("a flood of inbound messages relayed to everyone never grows the mailbox, "
+                        "and every message arrives",
+                        "[websocketpp][backpressure][mailbox]", registry_policies) {
+  for (const bool flush_after_message : {true, false}) {
+    INFO("flush_after_message " << flush_after_message);
+    wsreg::RegistryOptions registry_options;
+    registry_options.mailbox_capacity = 32;
+    ConnectionRegistry<TestType> registry(registry_options);
+    wsreg::wspp::ServerOptions options;
+    options.threads = 2;
+    options.flush_after_message = flush_after_message;
+    options.max_buffered_bytes = 64 * 1024 * 1024;  // a test of the mailbox, not of the bound
+    wsreg::wspp::Server<TestType> server(registry, options);
+    server.set_message_handler(
+        [&](wsreg::ConnectionId, Payload message) { registry.broadcast(std::move(message)); });
+    server.listen("127.0.0.1", 0);
+
+    constexpr std::size_t clients = 10;
+    constexpr std::size_t per_client = 500;
+    ClientPool pool;
+    pool.connect(url_of(server.port()), clients);
+    REQUIRE(wait_until([&] { return pool.opened() == clients && registry.size() == clients; }));
+    for (std::size_t i = 0; i < clients; ++i) {
+      for (std::size_t m = 0; m < per_client; ++m) {
+        pool.send(i, "m" + std::to_string(m), websocketpp::frame::opcode::text);
+      }
+    }
+    CHECK(wait_until([&] { return pool.messages() == clients * clients * per_client; },
+                     std::chrono::seconds(60)));
+    const auto stats = registry.stats();
+    std::printf("[backpressure] %s, flush_after_message %d: %zu x %zu relayed messages, mailbox "
+                "high water %llu (capacity %zu), producer waits %llu\n",
+                wsreg_test::policy_name<TestType>(), flush_after_message ? 1 : 0, clients,
+                per_client, static_cast<unsigned long long>(stats.mailbox_high_water),
+                registry_options.mailbox_capacity,
+                static_cast<unsigned long long>(stats.mailbox_waits));
+    // The adds, plus per io thread one broadcast and one flush marker; or,
+    // without the flush, the capacity's worth of data operations.
+    const std::size_t most =
+        clients + 2 * 2 + (flush_after_message ? 0 : registry_options.mailbox_capacity);
+    CHECK(stats.mailbox_high_water <= most);
+    CHECK(stats.broadcasts == clients * per_client);
+    CHECK(stats.messages_dropped == 0);
+  }
+}

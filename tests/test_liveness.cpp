@@ -38,6 +38,7 @@ using wsreg::wspp::ServerOptions;
 using wsreg_test::ClientPool;
 using wsreg_test::RawClient;
 using wsreg_test::registry_policies;
+using wsreg_test::policy_name;
 using wsreg_test::wait_until;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -48,11 +49,6 @@ using wsreg_test::url_of;
 
 double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
-template <class Policy>
-const char* policy_name() {
-  return std::is_same_v<Policy, wsreg::ActorPolicy> ? "ActorPolicy" : "MutexPolicy";
 }
 
 /// The threads of this process, as /proc/self/task lists them.

@@ -566,8 +566,13 @@ class Server {
         con.reset();
       }
       if (con) {
-        endpoint_.async_accept(con, std::bind(&Core::on_accept, this, con, std::placeholders::_1),
-                               ec);
+        try {
+          endpoint_.async_accept(
+              con, std::bind(&Core::on_accept, this, con, std::placeholders::_1), ec);
+        } catch (...) {  // std::bad_alloc for the operation
+          detail::ServerCounters::bump(counters_->internal_errors);
+          ec = ::websocketpp::error::make_error_code(::websocketpp::error::general);
+        }
       }
       if (!con || ec) {  // not listening (shutdown) or out of memory
         if (con) con->terminate(ec);
@@ -575,8 +580,23 @@ class Server {
       }
     }
 
-    // Runs on the new connection's strand.
+    // Runs on the new connection's strand. Nothing thrown here may reach
+    // Asio: an allocation failure drops this connection and stops one
+    // accept slot (counted); the others go on.
     void on_accept(ConnectionPtr con, const std::error_code& ec) {
+      try {
+        start_accepted(con, ec);
+      } catch (...) {
+        detail::ServerCounters::bump(counters_->internal_errors);
+        try {
+          con->terminate(::websocketpp::error::make_error_code(::websocketpp::error::general));
+        } catch (...) {
+        }
+        finish_pending();  // this slot's after_accept never runs
+      }
+    }
+
+    void start_accepted(const ConnectionPtr& con, const std::error_code& ec) {
       if (!ec) {
         con->accepted = true;
         con->accepted_ns.store(now_ns(), std::memory_order_release);
@@ -599,7 +619,11 @@ class Server {
       // Every strand handler below starts its successor (which counts itself
       // in pending_) before finish_pending(), and touches nothing after it.
       asio::post(strand_, [self = this->shared_from_this(), ec] {
-        self->after_accept(ec);
+        try {
+          self->after_accept(ec);
+        } catch (...) {  // std::bad_alloc starting the next accept: one slot fewer
+          detail::ServerCounters::bump(self->counters_->internal_errors);
+        }
         self->finish_pending();
       });
     }
@@ -669,23 +693,37 @@ class Server {
                         std::chrono::milliseconds(1000));
     }
 
-    void arm_sweep() {
+    // On the strand, so the wait's handler cannot run (and finish_pending)
+    // before pending_ counts it; and the shutdown step, also on the strand,
+    // cannot run in between. If the wait cannot be started (std::bad_alloc)
+    // the sweep stops, counted, and nothing is left pending.
+    void arm_sweep() noexcept {
       const auto period = sweep_period();
       if (period.count() == 0) return;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (shutting_down_.load(std::memory_order_relaxed)) return;
-        ++pending_;
       }
-      sweep_timer_.expires_after(period);
-      sweep_timer_.async_wait(asio::bind_executor(
-          strand_, [self = this->shared_from_this()](const std::error_code& ec) {
-            if (!ec) {
-              self->sweep();
-              self->arm_sweep();
-            }
-            self->finish_pending();  // last: see on_accept
-          }));
+      try {
+        sweep_timer_.expires_after(period);
+        sweep_timer_.async_wait(asio::bind_executor(
+            strand_, [self = this->shared_from_this()](const std::error_code& ec) {
+              if (!ec) {
+                try {
+                  self->sweep();
+                } catch (...) {  // std::bad_alloc: this round is skipped
+                  detail::ServerCounters::bump(self->counters_->internal_errors);
+                }
+                self->arm_sweep();
+              }
+              self->finish_pending();  // last: see on_accept
+            }));
+      } catch (...) {
+        detail::ServerCounters::bump(counters_->internal_errors);
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++pending_;
     }
 
     // Asks each connection whose handshake is overdue to be dropped, and
@@ -986,6 +1024,18 @@ class Server {
     void on_interrupt(Hdl hdl) {
       ConnectionPtr con = connection(hdl);
       if (!con) return;
+      try {
+        act_on_requests(con);
+      } catch (...) {  // std::bad_alloc (a close or ping frame): drop the connection
+        detail::ServerCounters::bump(counters_->internal_errors);
+        try {
+          con->terminate(::websocketpp::error::make_error_code(::websocketpp::error::general));
+        } catch (...) {  // nothing left to do; its close timer or the peer ends it
+        }
+      }
+    }
+
+    void act_on_requests(const ConnectionPtr& con) {
       const std::uint8_t requests = con->requests.fetch_and(
           static_cast<std::uint8_t>(~(request_ping | request_drain)), std::memory_order_acq_rel);
       namespace state = ::websocketpp::session::state;
@@ -1124,9 +1174,15 @@ class Server {
 
     // The handlers are posted before the future is set: once it is, the
     // application may stop and destroy the io_context.
-    void complete_locked() {
+    void complete_locked() noexcept {
       done_set_ = true;
-      for (auto& handler : done_handlers_) asio::post(io_, std::move(handler));
+      for (auto& handler : done_handlers_) {
+        try {
+          asio::post(io_, std::move(handler));
+        } catch (...) {  // std::bad_alloc: that handler is lost, counted
+          detail::ServerCounters::bump(counters_->internal_errors);
+        }
+      }
       done_handlers_.clear();
       done_.set_value();
     }

@@ -657,8 +657,9 @@ class Server {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (shutting_down_.load(std::memory_order_relaxed)) return;
-        ++pending_;
       }
+      // Counted once started (on the strand, so its handler cannot run
+      // first): a wait that cannot start leaves nothing pending.
       accept_timer_.expires_after(backoff_);
       accept_timer_.async_wait(asio::bind_executor(
           strand_, [self = this->shared_from_this()](const std::error_code& wait_ec) {
@@ -668,6 +669,8 @@ class Server {
             }
             self->finish_pending();
           }));
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++pending_;
     }
 
     static bool is_resource_exhaustion(const std::error_code& ec) {

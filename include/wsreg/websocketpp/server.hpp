@@ -964,11 +964,25 @@ class Server {
       }
     }
 
+    // websocketpp answers each ping with a pong (RFC 6455 section 5.5.3),
+    // queued behind whatever it already holds for the connection. A client
+    // that floods pings and reads nothing would grow that queue without
+    // bound, so once websocketpp holds more than the data window plus
+    // pong_backlog_bytes, a ping is not answered: a pong is already waiting
+    // to go out, and section 5.5.3 lets an endpoint answer only the most
+    // recent of several pings it has not yet answered. Counted in
+    // ServerStats::pongs_skipped.
+    static constexpr std::size_t pong_backlog_bytes = 4096;
+
     bool on_ping(Hdl hdl, std::string) {
-      if (ConnectionPtr con = connection(hdl)) {
-        con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+      ConnectionPtr con = connection(hdl);
+      if (!con) return true;
+      con->last_arrival_ns.store(now_ns(), std::memory_order_relaxed);
+      if (con->get_buffered_amount() > detail::write_window_bytes(options_) + pong_backlog_bytes) {
+        detail::ServerCounters::bump(counters_->pongs_skipped);
+        return false;
       }
-      return true;  // websocketpp answers with a pong (RFC 6455 section 5.5.3)
+      return true;
     }
 
     void on_pong(Hdl hdl, std::string) {

@@ -59,6 +59,10 @@ struct ServerStats {
   /// Connections closed with 1007 (invalid frame payload data, RFC 6455
   /// section 8.1): text or a close reason that is not UTF-8.
   std::uint64_t invalid_payload_closes = 0;
+  /// Pings not answered because a pong for an earlier one was still waiting
+  /// to be written (a client that sends pings and does not read; RFC 6455
+  /// section 5.5.3 allows answering only the most recent).
+  std::uint64_t pongs_skipped = 0;
   /// Connections dropped because their opening handshake took longer than
   /// handshake_timeout (also counted in handshakes_failed).
   std::uint64_t handshake_timeouts = 0;
@@ -73,7 +77,7 @@ struct ServerStats {
 /// wsreg_accept_backoffs_total, wsreg_handler_exceptions_total,
 /// wsreg_internal_errors_total, wsreg_protocol_closes_total{code="1002"|"1007"|"1009"}
 /// (1009 is the same count as wsreg_oversize_closes_total), and
-/// wsreg_handshake_timeouts_total.
+/// wsreg_pongs_skipped_total and wsreg_handshake_timeouts_total.
 /// Thread-safe (a pure function). Throws std::bad_alloc only.
 inline std::string prometheus_text(const ServerStats& stats) {
   using wsreg::detail::append_metric;
@@ -128,6 +132,9 @@ inline std::string prometheus_text(const ServerStats& stats) {
     out += std::to_string(count);
     out += '\n';
   }
+  append_metric(out, "wsreg_pongs_skipped_total", "counter",
+                "Pings left unanswered while a pong was still waiting to be written.",
+                stats.pongs_skipped);
   append_metric(out, "wsreg_handshake_timeouts_total", "counter",
                 "Connections dropped for not finishing the opening handshake in time.",
                 stats.handshake_timeouts);

@@ -29,6 +29,7 @@ struct ServerCounters {
   std::atomic<std::uint64_t> protocol_error_closes{0};
   std::atomic<std::uint64_t> invalid_payload_closes{0};
   std::atomic<std::uint64_t> handshake_timeouts{0};
+  std::atomic<std::uint64_t> pongs_skipped{0};
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.fetch_add(1, std::memory_order_relaxed);
@@ -62,6 +63,7 @@ struct ServerCounters {
     s.protocol_error_closes = protocol_error_closes.load(std::memory_order_relaxed);
     s.invalid_payload_closes = invalid_payload_closes.load(std::memory_order_relaxed);
     s.handshake_timeouts = handshake_timeouts.load(std::memory_order_relaxed);
+    s.pongs_skipped = pongs_skipped.load(std::memory_order_relaxed);
     return s;
   }
 };

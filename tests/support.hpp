@@ -2,6 +2,8 @@
 #ifndef WSREG_TESTS_SUPPORT_HPP
 #define WSREG_TESTS_SUPPORT_HPP
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +22,14 @@ namespace wsreg_test {
 /// The WebSocket URL of a test server on 127.0.0.1:`port`.
 inline std::string url_of(std::uint16_t port) {
   return "ws://127.0.0.1:" + std::to_string(port) + "/";
+}
+
+/// CLOCK_REALTIME in ns: the clock of the `sent_ns` field the load client
+/// reads in ticks (`{"seq":N,"sent_ns":T}`).
+inline std::int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns its last

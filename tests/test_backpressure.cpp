@@ -146,16 +146,6 @@ TEMPLATE_LIST_TEST_CASE("under drop_newest a client that stops reading stays and
 
 #ifdef WSREG_LOAD_CLIENT
 
-namespace {
-
-std::int64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
-
 // Issue scenario 3: 50 clients get a 10 Hz broadcast of 4 KiB; one stops
 // reading entirely. The 49 others, in a separate process (the load client),
 // must get every tick with p99 latency under 50 ms while the server's RSS
@@ -186,7 +176,7 @@ TEMPLATE_LIST_TEST_CASE("a stalled client does not delay the others at 10 Hz for
     const auto start = next;
     for (std::uint64_t seq = 0; !stop.load(); ++seq) {
       registry.broadcast(Payload::text("{\"seq\":" + std::to_string(seq) + ",\"sent_ns\":" +
-                                       std::to_string(realtime_ns()) + ",\"pad\":\"" + pad + "\"}"));
+                                       std::to_string(wsreg_test::realtime_ns()) + ",\"pad\":\"" + pad + "\"}"));
       const long rss = wsreg_test::rss_kib();
       rss_peak = std::max(rss_peak.load(), rss);
       if (rss_at_2s.load() == 0 && next - start >= std::chrono::seconds(2)) rss_at_2s = rss;

@@ -4,8 +4,6 @@
 // file descriptors are its own). A [.stress] test: `make stress`.
 #include "wsreg/websocketpp/server.hpp"
 
-#include <time.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,16 +21,6 @@ using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::registry_policies;
 using wsreg_test::url_of;
-
-namespace {
-
-std::int64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 // 15,000 connections: this machine allows a process 20,000 descriptors, and
 // the server holds one per connection.
@@ -56,7 +44,7 @@ TEMPLATE_LIST_TEST_CASE("in a storm of 15,000 connects to a server ticking at 10
     auto next = std::chrono::steady_clock::now();
     for (std::uint64_t seq = 0; !stop.load(); ++seq) {
       registry.broadcast(Payload::text("{\"seq\":" + std::to_string(seq) +
-                                       ",\"sent_ns\":" + std::to_string(realtime_ns()) + "}"));
+                                       ",\"sent_ns\":" + std::to_string(wsreg_test::realtime_ns()) + "}"));
       next += std::chrono::milliseconds(100);
       std::this_thread::sleep_until(next);  // the 10 Hz rate, not synchronisation
     }

@@ -41,13 +41,26 @@ class RawClient {
   ~RawClient() { close_now(); }
 
   /// Connects to 127.0.0.1:port. `receive_buffer_bytes` > 0 sets SO_RCVBUF
-  /// before connecting, so the TCP window stays small. Returns success.
-  bool connect_tcp(std::uint16_t port, int receive_buffer_bytes = 0) {
+  /// before connecting, so the TCP window stays small. `source_address`,
+  /// if given, is the local IPv4 address to connect from (any of 127/8 on
+  /// Linux loopback, say "127.0.0.2"), with an ephemeral port. Returns success.
+  bool connect_tcp(std::uint16_t port, int receive_buffer_bytes = 0,
+                   const char* source_address = nullptr) {
     close_now();
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return false;
     if (receive_buffer_bytes > 0) {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
+    }
+    if (source_address != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      local.sin_port = 0;
+      if (::inet_pton(AF_INET, source_address, &local.sin_addr) != 1 ||
+          ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+        close_now();
+        return false;
+      }
     }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -213,6 +226,32 @@ class RawClient {
       if (n <= 0) return false;
       pending_.append(chunk, static_cast<std::size_t>(n));
     }
+  }
+
+  /// Reads everything until the server closes the connection (EOF or
+  /// reset) or `timeout` passes; returns what arrived (the body after a
+  /// response header read with read_http_response, say).
+  std::string read_to_eof(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::string out = std::move(pending_);
+    pending_.clear();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char chunk[4096];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !wait_readable(left)) return out;
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return out;
+      out.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  /// The local port of the connection (getsockname), 0 if not connected.
+  std::uint16_t local_port() const {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (fd_ < 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len) != 0) return 0;
+    return ntohs(local.sin_port);
   }
 
   /// True when the server has closed the TCP connection (EOF or reset)

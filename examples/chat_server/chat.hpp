@@ -19,10 +19,14 @@
 
 namespace chat {
 
-/// What the registry keeps per connection: its nickname, empty until its
-/// first join. One nickname per connection, in all its rooms.
+/// What the registry keeps per connection: its nickname, and whether it is
+/// fixed. A connection opened with /?nick=N starts with N, fixed: its joins
+/// may leave "nick" out, and a join with another nick is a nick_mismatch.
+/// Otherwise the nick is empty until the first join, and may change while
+/// the connection is in no room. One nickname per connection, in all its rooms.
 struct ChatUser {
   std::string nick;
+  bool fixed = false;  ///< set by the handshake (?nick=); never changes
 };
 
 /// The chat's logic. A room is a registry topic: joining subscribes, saying
@@ -89,12 +93,17 @@ class ChatRooms {
     const std::vector<std::string> rooms = registry_.topics_of(id);
     if (contains(rooms, join.room)) return reply_error(id, errors::already_in_room);
     if (rooms.size() >= max_rooms_per_connection) return reply_error(id, errors::too_many_rooms);
-    if (!rooms.empty() && current_nick(id) != join.nick) {
+    const ChatUser user = registry_.data(id).value_or(ChatUser{});
+    if (join.nick.empty()) {  // left out: only a nick from ?nick= stands in
+      if (!user.fixed) return reply_error(id, errors::bad_nick);
+      join.nick = user.nick;
+    }
+    if ((user.fixed || !rooms.empty()) && user.nick != join.nick) {
       return reply_error(id, errors::nick_mismatch);
     }
     // In this order: the presence handler, told of the subscription, reads
     // the nick from the data (ActorPolicy applies both in this order).
-    registry_.set_data(id, ChatUser{join.nick});
+    registry_.set_data(id, ChatUser{join.nick, user.fixed});
     registry_.subscribe(id, std::move(join.room));
   }
 

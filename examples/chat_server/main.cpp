@@ -4,12 +4,14 @@
 // Usage: chat_server [--address 0.0.0.0] [--port 9002] [--threads 1] [--policy actor|mutex]
 //
 // The files: protocol.hpp (the JSON messages and their limits), chat.hpp
-// (rooms over the registry's topics), page.hpp and index.html (the page).
+// (rooms over the registry's topics), admit.hpp (the handshake: ?nick=),
+// page.hpp and index.html (the page).
 #include <chrono>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 
+#include "admit.hpp"
 #include "chat.hpp"
 #include "common/example_options.hpp"
 #include "common/wait_for_signal.hpp"
@@ -33,11 +35,15 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args) {
   wsreg::wspp::Server<Policy, chat::ChatUser> server(registry, options);
 
   server.set_http_handler(chat::serve_page);
+  // ws://host/?nick=ann opens with the nick "ann", checked here before the
+  // connection is registered: a bad one is refused with 400 and never joins
+  // anything. Without ?nick= the nick comes with the first join, as before.
+  server.set_handshake_handler(chat::admit<chat::ChatUser>);
   server.set_message_handler([&rooms](wsreg::ConnectionId id, wsreg::Payload frame) {
     rooms.on_message(id, frame);
   });
-  // No open or close handler: a new connection has an empty nick and no
-  // room; a closed one leaves its rooms through the presence handler.
+  // No open or close handler: a new connection has its ?nick= (or none)
+  // and no room; a closed one leaves its rooms through the presence handler.
 
   if (!examples::listen_and_report(server, args, "chat_server")) return 1;
 

@@ -2,6 +2,7 @@
 //
 // Inbound (client to server), one JSON object per WebSocket text frame:
 //   {"type":"join","room":R,"nick":N}   {"type":"leave","room":R}
+//   ("nick" may be left out by a connection opened with /?nick=N)
 //   {"type":"say","room":R,"text":T}    {"type":"members","room":R}
 // Outbound (server to client):
 //   {"type":"joined","room":R,"nick":N}  {"type":"left","room":R,"nick":N}
@@ -56,7 +57,7 @@ inline constexpr const char* nick_mismatch = "nick_mismatch";  // another nick w
 // One inbound request, validated.
 struct Join {
   std::string room;
-  std::string nick;
+  std::string nick;  // empty: not given (the connection's ?nick= applies)
 };
 struct Leave {
   std::string room;
@@ -89,6 +90,41 @@ inline bool valid_name(std::string_view name, std::size_t max_bytes) {
   return true;
 }
 
+// True if `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF).
+inline bool valid_utf8(std::string_view bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;                 // continuation bytes
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the first of them
+    if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) lo = 0xA0;  // overlong
+      if (b == 0xED) hi = 0x9F;  // surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) lo = 0x90;  // overlong
+      if (b == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (i + n >= bytes.size()) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto c = static_cast<unsigned char>(bytes[i + k]);
+      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 // Reads string field `key` of `object` into `out`; false if it is missing
 // or not a string.
 inline bool read_string(const json& object, const char* key, std::string& out) {
@@ -112,6 +148,13 @@ inline wsreg::Payload frame(const ordered& message) {
 
 }  // namespace detail
 
+/// Checks a nickname given as ?nick= in the WebSocket URL (already
+/// percent-decoded): the join limits, and well-formed UTF-8 (JSON input is
+/// by construction; a URL is not).
+inline bool valid_query_nick(std::string_view nick) {
+  return detail::valid_name(nick, max_nick_bytes) && detail::valid_utf8(nick);
+}
+
 /// Parses and validates one inbound frame. Never throws except
 /// std::bad_alloc. Unknown extra fields are ignored.
 inline Request parse_request(const wsreg::Payload& frame) {
@@ -128,10 +171,11 @@ inline Request parse_request(const wsreg::Payload& frame) {
   if (type == "join") {
     std::string nick;
     if (!detail::read_room(message, room)) return Invalid{errors::bad_room};
-    if (!detail::read_string(message, "nick", nick) || !detail::valid_name(nick, max_nick_bytes)) {
+    if (message.contains("nick") &&
+        (!detail::read_string(message, "nick", nick) || !detail::valid_name(nick, max_nick_bytes))) {
       return Invalid{errors::bad_nick};
     }
-    return Join{std::move(room), std::move(nick)};
+    return Join{std::move(room), std::move(nick)};  // a missing nick is checked by ChatRooms
   }
   if (type == "leave") {
     if (!detail::read_room(message, room)) return Invalid{errors::bad_room};

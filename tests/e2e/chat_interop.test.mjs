@@ -10,7 +10,11 @@
 //     reach nobody else, and leave the connection usable.
 //  4. A connection that closes is announced to its room ("left" and a list
 //     without it) and to nobody else.
-//  5. SIGTERM stops the server with exit code 0.
+//  5. A nickname in the URL (/?nick=N) is checked in the handshake: a bad
+//     one is refused with HTTP 400 and a body, before anything is
+//     registered; a good one is the connection's fixed nick, so its joins
+//     may leave "nick" out and a join with another nick is a nick_mismatch.
+//  6. SIGTERM stops the server with exit code 0.
 //
 // Usage: node chat_interop.test.mjs --server PATH [--policy actor|mutex] [--threads N]
 // Exits 0 on success, 1 on failure (or after a 100 s deadline).
@@ -200,7 +204,38 @@ try {
   });
   console.log('left: a closed connection is announced to its room only');
 
-  // 5. Stop.
+  // 5. ?nick= in the handshake.
+  const refusal = (query) => new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url}?${query}`);
+    socket.once('open', () => reject(new Error(`?${query} was admitted`)));
+    socket.once('unexpected-response', (request, response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk) => { body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode, body }));
+    });
+    socket.once('error', () => {});  // follows the unexpected response
+  });
+  const badNick = 'bad nick: 1 to 32 bytes of UTF-8, no control characters\n';
+  for (const query of ['nick=', `nick=${'n'.repeat(33)}`, 'nick=tab%09here', 'nick=%FF%FE']) {
+    assert.deepEqual(await refusal(query), { status: 400, body: badNick }, `?${query}`);
+  }
+  const quietNow = clients.map((c) => c.frames.length);
+  const ann = await Client.open(`${url}?nick=${encodeURIComponent('ann é')}`);
+  clients.push(ann);
+  assert.deepEqual(await ann.ask({ type: 'join', room: 'nick-room' }),
+                   { type: 'joined', room: 'nick-room', nick: 'ann é' });
+  await waitFor('the member list of nick-room', () => ann.of('members').at(-1)?.room === 'nick-room');
+  assert.deepEqual(ann.lastMembers(), ['ann é']);
+  assert.deepEqual(await ann.ask({ type: 'join', room: 'other', nick: 'bob' }),
+                   { type: 'error', error: 'nick_mismatch' });
+  assert.deepEqual(await ann.ask({ type: 'say', room: 'nick-room', text: 'hi' }),
+                   { type: 'message', room: 'nick-room', nick: 'ann é', text: 'hi' });
+  clients.forEach((c, i) => {
+    if (i < quietNow.length) assert.equal(c.frames.length, quietNow[i], `connection ${i} heard of ann`);
+  });
+  console.log('nick: bad ?nick= refused with 400, a good one is the connection\'s nick');
+
+  // 6. Stop.
   for (const c of clients) c.socket.close();
   const code = await server.stop();
   assert.equal(code, 0, `chat_server exited ${code} after SIGTERM; output:\n${server.output()}`);

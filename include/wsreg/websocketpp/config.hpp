@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 
+#include <asio/ip/address.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 
 #include "wsreg/sender.hpp"
@@ -101,12 +102,32 @@ struct ConnectionState {
   /// could cut a connection whose client has already read its 101).
   /// Written on the strand, read by the sweep.
   std::atomic<bool> upgrading{false};
-  /// Counted against ServerOptions::max_connections. Strand only.
+  /// Holds one of the ServerOptions::max_connections slots, taken at the
+  /// TCP accept and given back when the connection ends. Strand only.
   bool admitted = false;
+  /// Accepted while every max_connections slot was taken: its handshake is
+  /// refused with 503. Strand only.
+  bool over_limit = false;
+  /// Counted against ServerOptions::max_connections_per_address for
+  /// `peer_address`, from the TCP accept until the connection ends. Strand only.
+  bool address_counted = false;
+  /// Accepted while its address had all its max_connections_per_address
+  /// slots: its handshake is refused with 429. Strand only.
+  bool address_over_limit = false;
+  /// The peer's address, read once at the TCP accept. Strand only.
+  asio::ip::address peer_address;
+  /// The peer's port, read once at the TCP accept. Strand only.
+  std::uint16_t peer_port = 0;
+  /// The initial Data the handshake handler chose, type-erased (the
+  /// connection type does not know the registry's Data): set by the
+  /// validate handler when it accepts, moved into the registry by the open
+  /// handler, released if the connection ends before it opens. Strand only.
+  std::shared_ptr<void> initial_data;
   /// The TCP accept succeeded (so an early end is a failed handshake, not a
   /// failed accept). Strand only.
   bool accepted = false;
-  /// Refused with HTTP 503 by the validate handler. Strand only.
+  /// Refused with an HTTP status by the validate handler (the Server's own
+  /// checks or the handshake handler). Strand only.
   bool rejected = false;
   /// steady_clock time, in ns since its epoch, when anything last arrived
   /// (open, message, ping, pong). Written on the strand, read by the

@@ -46,6 +46,7 @@
 #include "wsreg/sender.hpp"
 #include "wsreg/websocketpp/detail/connection_sender.hpp"
 #include "wsreg/websocketpp/detail/server_counters.hpp"
+#include "wsreg/websocketpp/handshake.hpp"
 #include "wsreg/websocketpp/server_options.hpp"
 #include "wsreg/websocketpp/server_stats.hpp"
 #include "wsreg/websocketpp/shutdown_future.hpp"
@@ -99,9 +100,16 @@ template <class Policy, class Data = std::monostate>
 class Server {
  public:
   /// The registry type: `Data` is the per-connection data; a new connection
-  /// is added with a default-constructed Data (set it from the open handler
-  /// or later with ConnectionRegistry::set_data / update_data).
+  /// is added with the Data its handshake handler chose (see
+  /// set_handshake_handler), default-constructed without one (set it later
+  /// with ConnectionRegistry::set_data / update_data).
   using Registry = ConnectionRegistry<Policy, Data>;
+  /// What a handshake handler answers: HandshakeDecision<Data>::accept(),
+  /// accept(data), accept_with_subprotocol(...), reject(status, body).
+  using Decision = HandshakeDecision<Data>;
+  /// Sees each WebSocket upgrade request before anything of its connection
+  /// exists in the registry, and decides (see set_handshake_handler).
+  using HandshakeHandler = std::function<Decision(const HandshakeRequest&)>;
   /// The websocketpp endpoint type, for settings the Server does not wrap.
   using Endpoint = ::websocketpp::server<Config>;
   /// Called with the sender's id and the message: its bytes (moved, not
@@ -175,6 +183,32 @@ class Server {
     core_->retire();
   }
 
+  /// Sets the handler that decides each WebSocket upgrade: it sees the
+  /// request (method, path, query, headers, cookies, Origin, offered
+  /// subprotocols, peer address and port) after the Server's own checks
+  /// (shutdown, Sec-WebSocket-Key, max_connections,
+  /// max_connections_per_address, allowed_origins) passed, and before
+  /// anything of the connection is registered: until it accepts, the
+  /// connection is in no registry, has no id, and no broadcast reaches it.
+  /// Accepting registers the connection, when its 101 has been written,
+  /// with the Data given (ConnectionRegistry::add(sender, data)), then
+  /// calls the open handler, which can read that Data with
+  /// ConnectionRegistry::data(id). Rejecting answers the status and body
+  /// and closes the TCP connection; nothing is registered and neither the
+  /// open nor the close handler runs. An exception from the handler answers
+  /// 500 for that connection only, counted in
+  /// ServerStats::handshake_handler_errors (and handshakes_rejected).
+  ///
+  /// Runs on the connection's strand, on an io thread, synchronously: while
+  /// it runs, that io thread serves nothing else (a slow check, such as a
+  /// call to an authentication service, holds it; use several io threads or
+  /// keep the check local). The handshake deadline (handshake_timeout)
+  /// still counts while it runs. Without a handler, every upgrade that passes
+  /// the Server's checks is accepted with a default-constructed Data. Not
+  /// thread-safe: call before listen().
+  void set_handshake_handler(HandshakeHandler handler) {
+    core_->on_handshake_ = std::move(handler);
+  }
   /// Sets the handler for incoming data messages. Not thread-safe: call
   /// before listen(). Runs on an io thread.
   void set_message_handler(MessageHandler handler) { core_->on_message_ = std::move(handler); }
@@ -431,6 +465,7 @@ class Server {
         std::make_shared<detail::ServerCounters>();
 
     MessageHandler on_message_;
+    HandshakeHandler on_handshake_;
     HttpHandler on_http_;
     ConnectionHandler on_open_;
     ConnectionHandler on_close_;
@@ -601,6 +636,7 @@ class Server {
         con->accepted = true;
         con->accepted_ns.store(now_ns(), std::memory_order_release);
         detail::ServerCounters::bump(counters_->accepts);
+        take_slots(*con);
         if (shutting_down_locked()) {
           // shutdown() may have taken its list before accepted_ns was set.
           con->terminate(::websocketpp::error::make_error_code(
@@ -807,21 +843,138 @@ class Server {
           !is_websocket_key(con.get_request_header("Sec-WebSocket-Key"))) {
         return refuse(con, status::bad_request, "bad Sec-WebSocket-Key\n");
       }
+      if (con.over_limit) return refuse(con, status::service_unavailable, "server full\n");
+      if (con.address_over_limit) {
+        return refuse(con, status::too_many_requests, "too many connections from your address\n");
+      }
+      if (!options_.allowed_origins.empty()) {
+        const std::string& origin = con.get_request_header("Origin");
+        if (!origin.empty() && !origin_allowed(origin)) {
+          return refuse(con, status::forbidden, "origin not allowed\n");
+        }
+      }
+      if (on_handshake_ && !decide(con)) return false;
+      con.upgrading.store(true, std::memory_order_release);
+      return true;
+    }
+
+    // Asks the handshake handler and carries out its decision; false if the
+    // upgrade is refused (the response is set).
+    bool decide(Connection& con) {
+      namespace status = ::websocketpp::http::status_code;
+      std::optional<Decision> decision;
+      try {
+        decision.emplace(
+            on_handshake_(HandshakeRequest(con.get_request(), con.peer_address, con.peer_port)));
+      } catch (...) {
+        return handler_error(con);
+      }
+      try {
+        for (const auto& [name, value] : decision->headers()) con.append_header(name, value);
+      } catch (...) {  // websocketpp's exception for a name that is not a token
+        return handler_error(con);
+      }
+      if (!decision->accepted()) {
+        const int code = decision->status();
+        if (code < 400 || code > 599) return handler_error(con);
+        con.append_header("Content-Type", "text/plain; charset=utf-8");
+        return refuse(con, static_cast<status::value>(code), decision->body());
+      }
+      if (!decision->subprotocol().empty()) {
+        const std::vector<std::string> offered =
+            HandshakeRequest(con.get_request(), con.peer_address, con.peer_port).subprotocols();
+        if (std::find(offered.begin(), offered.end(), decision->subprotocol()) == offered.end()) {
+          return handler_error(con);
+        }
+        std::error_code ec;
+        con.select_subprotocol(decision->subprotocol(), ec);
+        // websocketpp's own parse of the header may not have listed it (it
+        // stops at the first item it cannot parse): answer it ourselves.
+        if (ec) con.replace_header("Sec-WebSocket-Protocol", decision->subprotocol());
+      }
+      con.initial_data = std::make_shared<Data>(std::move(decision->data()));
+      return true;
+    }
+
+    // The handshake handler threw or decided something the Server cannot
+    // do: 500 for this connection only, counted.
+    bool handler_error(Connection& con) {
+      detail::ServerCounters::bump(counters_->handshake_handler_errors);
+      return refuse(con, ::websocketpp::http::status_code::internal_server_error,
+                    "internal error\n");
+    }
+
+    bool origin_allowed(const std::string& origin) const {
+      const auto same = [&](const std::string& allowed) {
+        return allowed.size() == origin.size() &&
+               std::equal(allowed.begin(), allowed.end(), origin.begin(), [](char a, char b) {
+                 const auto lower = [](char c) {
+                   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+                 };
+                 return lower(a) == lower(b);
+               });
+      };
+      return std::any_of(options_.allowed_origins.begin(), options_.allowed_origins.end(), same);
+    }
+
+    // At the TCP accept (strand): reads the peer's address once, and takes
+    // this connection's max_connections and per-address slots, or marks it
+    // over the limit so that validate() refuses it. Nothing thrown here
+    // escapes without the slots being consistent: the map insertion is the
+    // only allocation, and it is done before the count is raised.
+    void take_slots(Connection& con) {
+      std::error_code ec;
+      const asio::ip::tcp::endpoint peer = con.get_raw_socket().remote_endpoint(ec);
+      if (!ec) {
+        asio::ip::address address = peer.address();
+        if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+          address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+        }
+        con.peer_address = address;
+        con.peer_port = peer.port();
+      }
       if (options_.max_connections != 0) {
         std::size_t n = admitted_.load(std::memory_order_relaxed);
         bool full = false;
         do {
           full = n >= options_.max_connections;
         } while (!full && !admitted_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
-        if (full) return refuse(con, status::service_unavailable, "server full\n");
-        con.admitted = true;
+        con.admitted = !full;
+        con.over_limit = full;
       }
-      con.upgrading.store(true, std::memory_order_release);
-      return true;
+      if (options_.max_connections_per_address != 0 && !ec) {
+        std::lock_guard<std::mutex> lock(address_mutex_);
+        std::size_t& count = per_address_[con.peer_address];
+        if (count >= options_.max_connections_per_address) {
+          con.address_over_limit = true;
+        } else {
+          ++count;
+          con.address_counted = true;
+        }
+      }
+    }
+
+    // Gives back what take_slots() took and releases a Data the handshake
+    // handler chose for a connection that never opened. Called from the
+    // close/fail handler (first, so a client that sees the registry shrink
+    // finds the slot free) and from the termination handler (for the rest);
+    // the flags make the second call a no-op. Strand only. Never throws.
+    void release_slots(Connection& con) noexcept {
+      con.initial_data.reset();
+      if (con.admitted) {
+        con.admitted = false;
+        admitted_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      if (con.address_counted) {
+        con.address_counted = false;
+        std::lock_guard<std::mutex> lock(address_mutex_);
+        const auto it = per_address_.find(con.peer_address);
+        if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+      }
     }
 
     bool refuse(Connection& con, ::websocketpp::http::status_code::value status,
-                const char* body) {
+                const std::string& body) {
       con.rejected = true;  // its fail handler is not a failed handshake
       detail::ServerCounters::bump(counters_->handshakes_rejected);
       con.set_status(status);
@@ -861,9 +1014,16 @@ class Server {
           std::lock_guard<std::mutex> lock(mutex_);
           by_id_.reserve(by_id_.size() + 1);  // so the emplace below cannot throw
         }
-        id = registry_.add(std::make_shared<detail::ConnectionSender<Connection>>(
+        auto sender = std::make_shared<detail::ConnectionSender<Connection>>(
             con, options_.max_buffered_bytes, detail::write_window_bytes(options_),
-            options_.overflow_policy, frame_once, counters_));
+            options_.overflow_policy, frame_once, counters_);
+        if (con->initial_data) {
+          // The handshake handler's Data, moved into the registry entry.
+          const std::shared_ptr<void> data = std::move(con->initial_data);
+          id = registry_.add(std::move(sender), std::move(*static_cast<Data*>(data.get())));
+        } else {
+          id = registry_.add(std::move(sender));
+        }
       } catch (...) {  // std::bad_alloc: never registered
         internal_error(*con);
         return;
@@ -893,10 +1053,7 @@ class Server {
     void on_end(Hdl hdl, bool failed) {
       ConnectionPtr con = connection(hdl);
       if (!con) return;
-      if (con->admitted) {
-        con->admitted = false;
-        admitted_.fetch_sub(1, std::memory_order_relaxed);
-      }
+      release_slots(*con);
       const ConnectionId id = con->wsreg_id.exchange(no_connection, std::memory_order_acq_rel);
       if (id == no_connection) {  // never registered, or taken by retire()
         if (failed && con->accepted && !con->rejected && !con->opened.load()) {
@@ -930,6 +1087,7 @@ class Server {
     // The last thing websocketpp does with a connection: no handler of it
     // runs after this. Only now does it stop counting for shutdown.
     void on_terminated(ConnectionPtr con) {
+      release_slots(*con);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         live_.erase(con.get());
@@ -1212,7 +1370,13 @@ class Server {
     std::chrono::milliseconds backoff_{0};  // strand_ only
     std::size_t paused_accepts_ = 0;        // strand_ only: slots waiting for accept_timer_
     std::vector<std::pair<ConnectionPtr, Request>> sweep_work_;  // strand_ only
+    // Connections holding a max_connections slot (ConnectionState::admitted).
     std::atomic<std::size_t> admitted_{0};
+    // This mutex synchronizes all access to per_address_.
+    std::mutex address_mutex_;
+    // Connections counted per peer address, for max_connections_per_address;
+    // an address leaves the map when its last connection ends.
+    std::unordered_map<asio::ip::address, std::size_t> per_address_;
     // Set once by retire(): no handler calls the registry or the
     // application after it.
     std::atomic<bool> retired_{false};

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace wsreg::wspp {
 
@@ -118,11 +119,43 @@ struct ServerOptions {
 
   // Limits
 
-  /// Open connections (plus handshakes accepted and in progress) past which
-  /// a new handshake is refused with HTTP 503 before any registry entry
-  /// exists. 0: no limit. Default 0, since the process's file descriptor
-  /// limit already bounds it; set it below that limit to refuse politely.
+  /// TCP connections the Server serves at once, counted from the TCP
+  /// accept (not from the handshake request) until the connection ends: a
+  /// client that connects and never sends its request holds a slot as
+  /// surely as an open WebSocket, so idle sockets cannot crowd out the
+  /// limit's accounting. A connection accepted while every slot is taken
+  /// holds none and has its handshake refused with HTTP 503 as soon as its
+  /// request arrives, before any registry entry exists (or is dropped at
+  /// handshake_timeout if it never sends one). Why 503 after the request
+  /// rather than dropping the socket at accept: the client learns the
+  /// server is full (and may retry later) instead of seeing a reset it
+  /// cannot tell from a network fault, and each such socket lives only
+  /// until its request or handshake_timeout, whichever comes first; lower
+  /// handshake_timeout to shorten that. 0: no limit. Default 0, since the
+  /// process's file descriptor limit already bounds it; set it below that
+  /// limit to refuse politely.
   std::size_t max_connections = 0;
+
+  /// TCP connections one peer IP address may have at once, counted as
+  /// max_connections counts (from the accept until the end). Past it a
+  /// handshake is refused with HTTP 429 Too Many Requests (RFC 6585 section
+  /// 4), not 503: the server is not overloaded, this one client is over its
+  /// share, and 429 says so to that client alone. Addresses compare exactly
+  /// (an IPv6 client may hold many; IPv4-mapped IPv6 counts as IPv4); clients
+  /// behind one NAT or proxy share the limit. 0: no limit. Default 0.
+  std::size_t max_connections_per_address = 0;
+
+  /// Origins (RFC 6454, as the Origin header carries them:
+  /// "https://example.com", "http://localhost:8080") allowed to open a
+  /// WebSocket; a handshake whose Origin is not listed is refused with HTTP
+  /// 403 before the handshake handler runs. This is the defence against
+  /// cross-site WebSocket hijacking: a page on another site can make the
+  /// victim's browser open a WebSocket here, with the victim's cookies, and
+  /// only the Origin header tells the two apart. Compared ASCII
+  /// case-insensitively. A handshake without an Origin header (a non-browser
+  /// client; browsers always send it) is allowed. Empty: any origin.
+  /// Default empty.
+  std::vector<std::string> allowed_origins;
 
   /// Largest inbound message, in bytes, whole or as the sum of its
   /// fragments. A larger one closes that connection with 1009 (RFC 6455

@@ -28,8 +28,11 @@ struct ServerStats {
   /// Connections closed with 1009 for an inbound message over
   /// max_message_size.
   std::uint64_t oversize_closes = 0;
-  /// Handshakes refused with HTTP 503: past max_connections, or during
-  /// shutdown. Not counted in handshakes_failed.
+  /// Handshakes refused with an HTTP status: 503 past max_connections or
+  /// during shutdown, 429 past max_connections_per_address, 403 for an
+  /// Origin not in allowed_origins, 400 for a bad Sec-WebSocket-Key, and
+  /// every rejection (or 500) by the handshake handler. Not counted in
+  /// handshakes_failed.
   std::uint64_t handshakes_rejected = 0;
   /// Connections that ended before their WebSocket opened (handshake
   /// timeout, bad request, dropped mid-handshake). Never registered.
@@ -66,6 +69,11 @@ struct ServerStats {
   /// Connections dropped because their opening handshake took longer than
   /// handshake_timeout (also counted in handshakes_failed).
   std::uint64_t handshake_timeouts = 0;
+  /// Handshakes answered 500 because the handshake handler threw, or gave
+  /// a decision the Server could not carry out (a subprotocol the client
+  /// did not offer, a status outside 400-599, a bad header name). Also
+  /// counted in handshakes_rejected; that connection only is refused.
+  std::uint64_t handshake_handler_errors = 0;
 };
 
 /// Renders `stats` in the Prometheus text exposition format 0.0.4, one
@@ -77,7 +85,8 @@ struct ServerStats {
 /// wsreg_accept_backoffs_total, wsreg_handler_exceptions_total,
 /// wsreg_internal_errors_total, wsreg_protocol_closes_total{code="1002"|"1007"|"1009"}
 /// (1009 is the same count as wsreg_oversize_closes_total), and
-/// wsreg_pongs_skipped_total and wsreg_handshake_timeouts_total.
+/// wsreg_pongs_skipped_total, wsreg_handshake_timeouts_total and
+/// wsreg_handshake_handler_errors_total.
 /// Thread-safe (a pure function). Throws std::bad_alloc only.
 inline std::string prometheus_text(const ServerStats& stats) {
   using wsreg::detail::append_metric;
@@ -95,7 +104,7 @@ inline std::string prometheus_text(const ServerStats& stats) {
                 "Connections closed with 1009 for an inbound message over max_message_size.",
                 stats.oversize_closes);
   append_metric(out, "wsreg_handshakes_rejected_total", "counter",
-                "Handshakes refused with HTTP 503 (max_connections or shutdown).",
+                "Handshakes refused with an HTTP status (limits, origin, handshake handler).",
                 stats.handshakes_rejected);
   append_metric(out, "wsreg_handshakes_failed_total", "counter",
                 "Connections that ended before their WebSocket opened.",
@@ -138,6 +147,10 @@ inline std::string prometheus_text(const ServerStats& stats) {
   append_metric(out, "wsreg_handshake_timeouts_total", "counter",
                 "Connections dropped for not finishing the opening handshake in time.",
                 stats.handshake_timeouts);
+  append_metric(out, "wsreg_handshake_handler_errors_total", "counter",
+                "Handshakes answered 500 because the handshake handler threw or gave an "
+                "unusable decision.",
+                stats.handshake_handler_errors);
   return out;
 }
 

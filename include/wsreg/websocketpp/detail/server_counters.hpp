@@ -30,6 +30,7 @@ struct ServerCounters {
   std::atomic<std::uint64_t> invalid_payload_closes{0};
   std::atomic<std::uint64_t> handshake_timeouts{0};
   std::atomic<std::uint64_t> pongs_skipped{0};
+  std::atomic<std::uint64_t> handshake_handler_errors{0};
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.fetch_add(1, std::memory_order_relaxed);
@@ -64,6 +65,7 @@ struct ServerCounters {
     s.invalid_payload_closes = invalid_payload_closes.load(std::memory_order_relaxed);
     s.handshake_timeouts = handshake_timeouts.load(std::memory_order_relaxed);
     s.pongs_skipped = pongs_skipped.load(std::memory_order_relaxed);
+    s.handshake_handler_errors = handshake_handler_errors.load(std::memory_order_relaxed);
     return s;
   }
 };

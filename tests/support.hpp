@@ -37,13 +37,14 @@ bool wait_until(Condition condition,
 
 /// Waits until `registry` has applied every operation queued so far by any
 /// thread, for checks made after joining other producers. flush() waits only
-/// for the calling thread's own operations; size() (like stats()) waits for
-/// everything queued before it, including what callbacks on the actor
-/// thread queued while this thread's operations were applied.
+/// for the calling thread's own operations; stats() waits for everything
+/// queued before it, including what callbacks on the actor thread queued
+/// while this thread's operations were applied. (size() is not enough: it
+/// waits for the lifecycle operations queued before it, not for data.)
 template <class Registry>
 void drain(Registry& registry) {
   registry.flush();
-  static_cast<void>(registry.size());
+  static_cast<void>(registry.stats());
 }
 
 /// Counts the Sender objects alive, to catch leaks.

@@ -48,7 +48,7 @@ using Entry = PresenceLog::Entry;
 // it was applied. MutexPolicy: nothing to do. ActorPolicy: the flush applies
 // what this thread queued; a Sender::send or presence handler run during it
 // may queue more (publish, subscribe) from the actor thread, which flush()
-// does not wait for (not this thread's) and size() does. Enough for
+// does not wait for (not this thread's) and stats() does. Enough for
 // callbacks that queue one level deep, as in these tests.
 template <class Registry>
 void settle(Registry& registry) {

@@ -150,11 +150,12 @@ inline thread_local ThreadPosts thread_posts;
 ///   outside any lock) once the data lane has applied every operation
 ///   numbered below r; they are all queued when r is taken, since numbers
 ///   are handed out at enqueue;
-/// - ids are never reused, so a connection has one span. A subscription
-///   can end and start again (unsubscribe, then subscribe) while its end is
-///   still logical: then the actor first applies the queued data operations
-///   numbered below that end (the data lane catches up, which makes it
-///   physical), then the new subscription; rare, and exact;
+/// - a membership removed logically stays in its set as a "ghost" with
+///   its span, apart from the members, so a subscription can end and start
+///   again (unsubscribe, then subscribe) while the end is still logical:
+///   the new membership and the ghost each get exactly the publishes of
+///   their own span, and the subscribe waits for nothing either; ids are
+///   never reused, so a connection has one span;
 /// - lifecycle operations, and with them the presence handler and
 ///   update_data's functions, run in sequence order among themselves; each
 ///   data operation runs after every lifecycle operation numbered below it.
@@ -561,7 +562,7 @@ class BasicActorPolicy {
     note_data_front_locked();
   }
 
-  // With the mailbox lock held, the local data batch used up (and cleared):
+  // With the mailbox lock held, the local data batch used up and cleared:
   // moves the data lane into it.
   void take_data_locked() noexcept {
     data_batch_.swap(data_);
@@ -636,10 +637,7 @@ class BasicActorPolicy {
       // next data operation was posted, flag set, under the mutex before
       // that data operation was, so before this thread took it under the
       // same mutex; only this thread clears the flag, when it takes them.
-      // A loop, not an if: applying the batch may take more data (a
-      // subscribe's catch-up), numbered above lifecycle operations that
-      // arrived meanwhile.
-      while (lifecycle_pending_.load(std::memory_order_relaxed)) {
+      if (lifecycle_pending_.load(std::memory_order_relaxed)) {
         {
           std::lock_guard<std::mutex> lock(mutex_);
           release_locked();
@@ -670,25 +668,6 @@ class BasicActorPolicy {
       release_locked();
     }
     if (state_.retiring()) purge();
-  }
-
-  // Applies every queued data operation numbered below `limit`, in order
-  // (the data lane catches up), then purges what that allows. Called while
-  // a lifecycle operation numbered above `limit` is applied: every
-  // lifecycle operation numbered below it is applied already.
-  void catch_up_data(std::uint64_t limit) noexcept {
-    for (;;) {
-      if (data_next_ == data_batch_.size()) {
-        data_batch_.clear();
-        std::lock_guard<std::mutex> lock(mutex_);
-        release_locked();
-        take_data_locked();
-        if (data_batch_.empty()) break;
-      }
-      if (data_batch_[data_next_].seq >= limit) break;
-      apply_next_data();
-    }
-    purge();
   }
 
   // Makes physical every logical removal that no data operation still to
@@ -759,11 +738,6 @@ class BasicActorPolicy {
           detail::StatsCounters::bump(counters_.publishes);
           break;
         case Kind::subscribe:
-          // Subscribing again while the end of the last subscription is
-          // still logical: the data lane catches up to that end first.
-          if (const std::uint64_t left = state_.pending_leave(command.id, command.topic)) {
-            catch_up_data(left);
-          }
           state_.subscribe(command.id, std::move(command.topic), reporter(), command.seq);
           break;
         case Kind::unsubscribe:

@@ -27,16 +27,6 @@ using Members = std::vector<Member>;
 /// A sequence number later than any operation's: "not removed (yet)".
 inline constexpr std::uint64_t never = ~std::uint64_t{0};
 
-/// When a membership (in the set of all connections, or in one topic)
-/// exists, in ActorPolicy's sequence numbers: from the operation numbered
-/// `added` (exclusive) to the one numbered `removed` (exclusive), so a
-/// delivery numbered d reaches it iff added < d < removed. MutexPolicy
-/// applies every change at once and leaves them at {0, never}.
-struct Span {
-  std::uint64_t added = 0;
-  std::uint64_t removed = never;
-};
-
 /// Calls Sender::send(payload) once on every recipient but `except`, then
 /// adds the results to `counters` (once, not per recipient). The one
 /// delivery loop of both policies, for broadcast and publish; the caller
@@ -81,11 +71,13 @@ void reserve_one(std::vector<T>& v) {
 /// its snapshot (instead of logging forever), so that its next view()
 /// copies once again. ActorPolicy never calls view(), so it never logs.
 ///
-/// Spans (ActorPolicy's priority lane): each member also has a Span, in a
-/// vector parallel to the members. A member is live until retire() marks
-/// it removed at a sequence number; it stays in the vector (so deliveries
-/// numbered before its removal still reach it) until erase() takes it out.
-/// size() counts live members only. MutexPolicy never retires a member.
+/// Sequence numbers (ActorPolicy's priority lane): each member records the
+/// number of the operation that added it (in a vector parallel to the
+/// members; MutexPolicy leaves it 0). retire() ends a member at a number:
+/// it leaves the members at once (size(), the index, a new insert of the
+/// same id) and becomes a "ghost", kept with its span [added, removed) for
+/// the deliveries numbered inside it, until drop_ghost() lets it go. Ghosts
+/// are kept in the order retired. MutexPolicy never retires a member.
 ///
 /// Thread safety: Not thread-safe; the policy serialises access. What
 /// view() returns may be read by any thread without the lock.
@@ -120,47 +112,73 @@ class MemberSet {
     Retired dropped;
   };
 
-  /// Adds `id`, live from the operation numbered `added`; false if it was
-  /// already there (live or retired). O(1) amortised. Strong exception
-  /// safety: on std::bad_alloc nothing changes (the vectors and the log
-  /// grow first, then the index, then the steps that cannot throw).
+  /// A retired member, for the deliveries numbered in (added, removed).
+  struct Ghost {
+    Member member;
+    std::uint64_t added;
+    std::uint64_t removed;
+  };
+
+  /// Adds `id`, a member from the operation numbered `added` on; false if
+  /// it is a member already. O(1) amortised. Strong exception safety: on
+  /// std::bad_alloc nothing changes (the vectors and the log grow first,
+  /// then the index, then the steps that cannot throw).
   bool insert(ConnectionId id, const std::shared_ptr<Sender>& sender, std::uint64_t added = 0) {
     if (index_.count(id) != 0) return false;
     reserve_one(members_);
-    reserve_one(spans_);
+    reserve_one(added_);
     prepare_change();
     if (!index_.emplace(id, members_.size()).second) return false;
     members_.push_back(Member{id, sender});  // capacity reserved: does not throw
-    spans_.push_back(Span{added, never});
-    ++live_;
+    added_.push_back(added);
     if (added > newest_added_) newest_added_ = added;
     log_change(id, sender);
     return true;
   }
 
-  /// Marks the live member `id` removed from the operation numbered
-  /// `removed` on, keeping it for the deliveries numbered before; false if
-  /// it is absent or already retired. O(1) average, noexcept.
+  /// Makes room for one more ghost, so that retire() cannot fail. Throws
+  /// std::bad_alloc with nothing changed (dropped ghosts at the front are
+  /// compacted away first, which changes nothing a caller sees).
+  void prepare_retire() {
+    if (ghosts_head_ != 0 && 2 * ghosts_head_ >= ghosts_.size()) {
+      ghosts_.erase(ghosts_.begin(), ghosts_.begin() + static_cast<std::ptrdiff_t>(ghosts_head_));
+      ghosts_head_ = 0;
+    }
+    reserve_one(ghosts_);
+  }
+
+  /// Ends member `id` at the operation numbered `removed`: it leaves the
+  /// members and becomes the newest ghost. False if it is not a member.
+  /// Call prepare_retire() first; then it cannot fail. O(1) average.
   bool retire(ConnectionId id, std::uint64_t removed) noexcept {
     const auto it = index_.find(id);
-    if (it == index_.end() || spans_[it->second].removed != never) return false;
-    spans_[it->second].removed = removed;
-    --live_;
-    ++retired_members_;
+    if (it == index_.end()) return false;
+    ghosts_.push_back(Ghost{members_[it->second], added_[it->second], removed});  // room made
+    erase(id);
     return true;
   }
 
-  /// The span of `id` (live or retired), or null if it is not in the set.
-  const Span* span(ConnectionId id) const {
-    const auto it = index_.find(id);
-    return it == index_.end() ? nullptr : &spans_[it->second];
+  /// Lets go of the ghost of `id` retired at `removed`: the oldest ghost,
+  /// when ghosts are dropped in the order retired (otherwise it is searched
+  /// for). Its Sender reference goes with it. noexcept.
+  void drop_ghost(ConnectionId id, std::uint64_t removed) noexcept {
+    for (std::size_t i = ghosts_head_; i < ghosts_.size(); ++i) {
+      if (ghosts_[i].member.id != id || ghosts_[i].removed != removed) continue;
+      if (i != ghosts_head_) std::swap(ghosts_[i], ghosts_[ghosts_head_]);  // out of order
+      ghosts_[ghosts_head_].member.sender.reset();
+      if (++ghosts_head_ == ghosts_.size()) {
+        ghosts_.clear();  // keeps its capacity
+        ghosts_head_ = 0;
+      }
+      return;
+    }
   }
 
-  /// Whether every member in the vector receives a delivery numbered `seq`
-  /// (none retired, none added at or after it), so that a delivery loop
-  /// may skip the span checks. O(1).
+  /// Whether a delivery numbered `seq` reaches every member and no ghost
+  /// (no member added at or after it, no ghost), so that a delivery loop
+  /// may skip the checks. O(1).
   bool all_current_at(std::uint64_t seq) const noexcept {
-    return retired_members_ == 0 && newest_added_ < seq;
+    return newest_added_ < seq && ghosts_head_ == ghosts_.size();
   }
 
   /// Makes room for one more change (the log entry an erase() appends), so
@@ -182,39 +200,35 @@ class MemberSet {
     log_ = std::move(bigger);
   }
 
-  /// Removes `id` (live or retired) from the vector; false if it was not
-  /// there. O(1) average. Call prepare_change() first; then it does not
-  /// allocate and cannot fail.
+  /// Removes `id`; false if it was not there. O(1) average. Call
+  /// prepare_change() first; then it does not allocate and cannot fail.
   bool erase(ConnectionId id) noexcept {
     const auto it = index_.find(id);
     if (it == index_.end()) return false;
     const std::size_t hole = it->second;
     index_.erase(it);
-    if (spans_[hole].removed == never) {
-      --live_;
-    } else {
-      --retired_members_;
-    }
     if (hole + 1 != members_.size()) {
       members_[hole] = std::move(members_.back());
-      spans_[hole] = spans_.back();
+      added_[hole] = added_.back();
       index_.find(members_[hole].id)->second = hole;  // find, not []: never allocates
     }
     members_.pop_back();
-    spans_.pop_back();
+    added_.pop_back();
     log_change(id, nullptr);
     return true;
   }
 
-  /// The number of live members (retired ones excluded).
-  std::size_t size() const noexcept { return live_; }
-  bool empty() const noexcept { return live_ == 0; }
-  /// Whether the vector is empty: no member, live or retired.
-  bool vacant() const noexcept { return members_.empty(); }
-  /// Every member in the vector, live and retired; spans() holds their
-  /// spans at the same positions.
+  bool contains(ConnectionId id) const { return index_.count(id) != 0; }
+  std::size_t size() const noexcept { return members_.size(); }
+  bool empty() const noexcept { return members_.empty(); }
+  /// No member and no ghost.
+  bool vacant() const noexcept { return members_.empty() && ghosts_head_ == ghosts_.size(); }
   const Members& members() const noexcept { return members_; }
-  const std::vector<Span>& spans() const noexcept { return spans_; }
+  /// added()[i] is the number of the operation that added members()[i].
+  const std::vector<std::uint64_t>& added() const noexcept { return added_; }
+  /// The ghosts not yet dropped, oldest first.
+  const Ghost* ghosts_begin() const noexcept { return ghosts_.data() + ghosts_head_; }
+  const Ghost* ghosts_end() const noexcept { return ghosts_.data() + ghosts_.size(); }
 
   /// The members as base + changes, O(1) (the first call copies them once,
   /// O(N)). Throws std::bad_alloc (first call only) with nothing changed.
@@ -322,23 +336,23 @@ class MemberSet {
   }
 
   Members members_;
-  std::vector<Span> spans_;  // spans_[i] is members_[i]'s
+  std::vector<std::uint64_t> added_;  // added_[i] is members_[i]'s
   std::unordered_map<ConnectionId, std::size_t> index_;
-  std::size_t live_ = 0;              // members whose span is not retired
-  std::size_t retired_members_ = 0;   // members_.size() - live_
   std::uint64_t newest_added_ = 0;    // the largest `added` ever inserted
+  std::vector<Ghost> ghosts_;         // in the order retired; [0, ghosts_head_) dropped
+  std::size_t ghosts_head_ = 0;
   std::shared_ptr<const Members> base_;  // null: no snapshot kept
   std::shared_ptr<ChangeLog> log_;       // changes since base_: [0, log_len_)
   std::size_t log_len_ = 0;
   Retired retired_;  // dropped by prepare_change(); empty while base_ is set
 };
 
-/// Calls Sender::send(payload) once on every member of `set` but `except`
-/// that the delivery numbered `seq` reaches (added < seq < removed: see
-/// Span), then adds the results to `counters`. ActorPolicy's delivery
-/// loop, on the actor thread. When every member is current (the usual
-/// case, with no backlog) it is detail::deliver's loop; otherwise each
-/// member's span is checked too.
+/// Calls Sender::send(payload) once on every member and ghost of `set` but
+/// `except` that the delivery numbered `seq` reaches (added before it, and
+/// for a ghost removed after it), then adds the results to `counters`.
+/// ActorPolicy's delivery loop, on the actor thread. When every member is
+/// current and there is no ghost (the usual case, with no backlog) it is
+/// detail::deliver's loop.
 inline void deliver_at(const MemberSet& set, const Payload& payload, ConnectionId except,
                        std::uint64_t seq, StatsCounters& counters) {
   if (set.all_current_at(seq)) {
@@ -347,10 +361,13 @@ inline void deliver_at(const MemberSet& set, const Payload& payload, ConnectionI
   }
   DeliveryTally tally;
   const Members& members = set.members();
-  const Span* const spans = set.spans().data();
+  const std::uint64_t* const added = set.added().data();
   for (std::size_t i = 0; i < members.size(); ++i) {
-    if (members[i].id != except && spans[i].added < seq && seq < spans[i].removed) {
-      tally.record(members[i].sender->send(payload));
+    if (members[i].id != except && added[i] < seq) tally.record(members[i].sender->send(payload));
+  }
+  for (const MemberSet::Ghost* g = set.ghosts_begin(); g != set.ghosts_end(); ++g) {
+    if (g->member.id != except && g->added < seq && seq < g->removed) {
+      tally.record(g->member.sender->send(payload));
     }
   }
   tally.flush_into(counters);
@@ -368,12 +385,13 @@ inline void deliver_at(const MemberSet& set, const Payload& payload, ConnectionI
 ///
 /// Logical removal (ActorPolicy): retire() and retire_subscription() end a
 /// connection, or one of its subscriptions, at a sequence number. Every
-/// query, count and later change sees it gone at once; only deliveries
-/// numbered before the removal (send_target_at(), deliver_at()) still
-/// reach it. Each such removal is queued (its "retirement"), in the order
-/// applied, which is sequence order, and purge_one() makes the oldest one
-/// physical once the caller has applied every delivery numbered before it.
-/// MutexPolicy uses erase() and unsubscribe(), which are physical at once.
+/// query, count and later change (a new subscription of the same id to the
+/// same topic included) sees it gone at once; only deliveries numbered
+/// before the removal (send_target_at(), deliver_at()) still reach it, as
+/// a ghost in its sets. Each such removal is queued (its "retirement"), in
+/// the order applied, which is sequence order, and purge_one() makes the
+/// oldest one physical once the caller has applied every delivery numbered
+/// before it. MutexPolicy uses erase() and unsubscribe(), physical at once.
 ///
 /// Ownership: owns one Sender reference and one Data per connection, and
 /// every topic; a topic with no member is erased at once (with no live
@@ -442,8 +460,13 @@ class RegistryState {
   bool retire(ConnectionId id, std::uint64_t seq, Emit&& emit) {
     const auto it = connections_.find(id);
     if (it == connections_.end() || it->second.removed != never) return false;
-    make_room_for_retirement();  // may throw: nothing changed yet
     Connection& conn = it->second;
+    make_room_for_retirement();  // these may throw: nothing changed yet
+    all_.prepare_retire();
+    for (const std::string& name : conn.topics) {
+      const auto topic = topics_.find(name);
+      if (topic != topics_.end()) topic->second.prepare_retire();
+    }
     for (const std::string& name : conn.topics) {
       const auto topic = topics_.find(name);
       if (topic != topics_.end() && topic->second.retire(id, seq) && topic->second.empty()) {
@@ -473,7 +496,8 @@ class RegistryState {
     if (mine == names.end()) return false;
     const auto topic = topics_.find(name);
     if (topic == topics_.end()) return false;  // not reached: a subscription has its topic
-    make_room_for_retirement();                // may throw: nothing changed yet
+    make_room_for_retirement();  // these may throw: nothing changed yet
+    topic->second.prepare_retire();
     Retirement retirement{seq, id, false, std::move(*mine)};  // moves: no throw
     *mine = std::move(names.back());
     names.pop_back();
@@ -481,18 +505,6 @@ class RegistryState {
     retirements_.push_back(std::move(retirement));
     emit(topic->first, id, false, topic->second.size());
     return true;
-  }
-
-  /// The sequence number at which `id`'s subscription to `name` was
-  /// retired, if `id` is live and that retired membership is still there
-  /// (not yet purged); 0 otherwise. A new subscription needs it purged
-  /// first: a membership has one span.
-  std::uint64_t pending_leave(ConnectionId id, const std::string& name) const {
-    const auto conn = connections_.find(id);
-    if (conn == connections_.end() || conn->second.removed != never) return 0;
-    const MemberSet* set = topic(name);
-    const Span* span = set ? set->span(id) : nullptr;
-    return span == nullptr || span->removed == never ? 0 : span->removed;
   }
 
   /// Whether a retirement waits for purge_one().
@@ -503,8 +515,8 @@ class RegistryState {
     return retiring() ? retirements_[retirements_head_].seq : never;
   }
 
-  /// Makes the oldest retirement physical: the retired memberships leave
-  /// their sets (a set left with no member goes), and a retired connection
+  /// Makes the oldest retirement physical: its ghosts leave their sets (a
+  /// set left with no member and no ghost goes), and a retired connection
   /// its entry. Returns the connection's Sender (null for a subscription)
   /// for the caller to let go once the state is consistent again: its
   /// destructor may call the registry. Call only if retiring(), once every
@@ -515,14 +527,14 @@ class RegistryState {
     if (oldest.connection) {
       const auto it = connections_.find(oldest.id);
       if (it != connections_.end()) {
-        for (const std::string& name : it->second.topics) unlink(name, oldest.id);
+        for (const std::string& name : it->second.topics) unlink(name, oldest.id, oldest.seq);
+        all_.drop_ghost(oldest.id, oldest.seq);
         sender = std::move(it->second.sender);
         connections_.erase(it);
-        all_.erase(oldest.id);
         --retired_connections_;
       }
     } else {
-      unlink(oldest.topic, oldest.id);
+      unlink(oldest.topic, oldest.id, oldest.seq);
     }
     if (++retirements_head_ == retirements_.size()) {
       retirements_.clear();  // keeps its capacity
@@ -546,11 +558,11 @@ class RegistryState {
     return conn.added < seq && seq < conn.removed ? &conn.sender : nullptr;
   }
 
-  /// Every connection, for broadcast (retired ones too, with their spans).
+  /// Every connection, for broadcast (retired ones as ghosts).
   const MemberSet& everyone() const noexcept { return all_; }
   MemberSet& everyone() noexcept { return all_; }
 
-  /// The members of `topic`, or null if it has none (live or retired).
+  /// The members of `topic`, or null if it has none (members or ghosts).
   const MemberSet* topic(const std::string& name) const {
     const auto it = topics_.find(name);
     return it == topics_.end() ? nullptr : &it->second;
@@ -562,8 +574,8 @@ class RegistryState {
 
   /// Subscribes `id` to `name` from the operation numbered `seq` (0:
   /// always), then emits the join; false if `id` is unknown or removed, or
-  /// already there. A retired membership of `id` in `name` must have been
-  /// purged first (pending_leave()). Strong exception safety: on
+  /// already there (a ghost of an earlier subscription does not count).
+  /// Strong exception safety: on
   /// std::bad_alloc nothing changes (a topic created for it is erased
   /// again). `emit` must not throw.
   template <class Emit>
@@ -636,10 +648,7 @@ class RegistryState {
     std::vector<ConnectionId> ids;
     if (const MemberSet* set = topic(name)) {
       ids.reserve(set->size());
-      const Members& members = set->members();
-      for (std::size_t i = 0; i < members.size(); ++i) {
-        if (set->spans()[i].removed == never) ids.push_back(members[i].id);
-      }
+      for (const Member& m : set->members()) ids.push_back(m.id);
       std::sort(ids.begin(), ids.end());
     }
     return ids;
@@ -682,8 +691,8 @@ class RegistryState {
     std::shared_ptr<Sender> sender;
     Data data;
     std::vector<std::string> topics;  // live subscriptions, as keys of topics_; few per connection
-    std::uint64_t added = 0;          // its Span, as in MemberSet
-    std::uint64_t removed = never;
+    std::uint64_t added = 0;          // the number of the operation that added it,
+    std::uint64_t removed = never;    // and of the one that removed it (never: live)
   };
 
   // A logical removal not yet made physical: of the connection `id` (and
@@ -708,13 +717,13 @@ class RegistryState {
     reserve_one(retirements_);
   }
 
-  // Takes `id` (retired) out of topic `name`'s vector, erasing the topic if
-  // that leaves it with no member at all (ActorPolicy's purge; it keeps no
+  // Drops the ghost of `id` retired at `seq` from topic `name`, erasing the
+  // topic if that leaves it vacant (ActorPolicy's purge; it keeps no
   // snapshots, so there are none to retire).
-  void unlink(const std::string& name, ConnectionId id) noexcept {
+  void unlink(const std::string& name, ConnectionId id, std::uint64_t seq) noexcept {
     const auto topic = topics_.find(name);
     if (topic == topics_.end()) return;
-    topic->second.erase(id);
+    topic->second.drop_ghost(id, seq);
     if (topic->second.vacant()) topics_.erase(topic);
   }
 
@@ -723,10 +732,9 @@ class RegistryState {
   std::size_t drop_member(const std::string& name, ConnectionId id) noexcept {
     const auto topic = topics_.find(name);
     if (topic == topics_.end()) return 0;
-    const bool was_live = !topic->second.empty();
-    topic->second.erase(id);
+    if (!topic->second.erase(id)) return topic->second.size();
     const std::size_t left = topic->second.size();
-    if (was_live && left == 0) --live_topics_;
+    if (left == 0) --live_topics_;
     if (topic->second.vacant()) {
       if (topic->second.holds_snapshot()) {  // room reserved by the caller
         auto snapshots = topic->second.take_snapshots();

@@ -47,13 +47,14 @@ bool wait_until(Condition condition,
 
 /// Waits until `registry` has applied every operation queued so far by any
 /// thread, for checks made after joining other producers. flush() waits only
-/// for the calling thread's own operations; size() (like stats()) waits for
-/// everything queued before it, including what callbacks on the actor
-/// thread queued while this thread's operations were applied.
+/// for the calling thread's own operations; stats() waits for everything
+/// queued before it, including what callbacks on the actor thread queued
+/// while this thread's operations were applied. (size() is not enough: it
+/// waits for the lifecycle operations queued before it, not for data.)
 template <class Registry>
 void drain(Registry& registry) {
   registry.flush();
-  static_cast<void>(registry.size());
+  static_cast<void>(registry.stats());
 }
 
 /// Counts the Sender objects alive, to catch leaks.
@@ -163,6 +164,56 @@ class BlockingSender final : public wsreg::Sender {
   std::size_t entered_ = 0;
   std::size_t returned_ = 0;
 };
+
+/// Holds each of its first `stages` sends until that stage is let go
+/// (let_go(k) lets sends 1..k return; a safety deadline of 30 s lets a
+/// failed test end instead of hanging); later sends return at once. Lets a
+/// test hold the delivering thread (ActorPolicy's actor) twice, to look at
+/// the registry between two data operations. Thread-safe.
+class StagedSender final : public wsreg::Sender {
+ public:
+  explicit StagedSender(std::size_t stages) : stages_(stages) {}
+
+  wsreg::SendResult send(const wsreg::Payload&) noexcept override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const std::size_t mine = ++entered_;
+    changed_.notify_all();
+    if (mine <= stages_) {
+      changed_.wait_for(lock, std::chrono::seconds(30), [&] { return released_ >= mine; });
+    }
+    return wsreg::SendResult::sent;
+  }
+
+  /// Lets the sends of stages 1..`stage` return, current and future.
+  void let_go(std::size_t stage) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stage > released_) released_ = stage;
+    changed_.notify_all();
+  }
+
+  /// Waits (up to `timeout`) until `n` sends have started; their number.
+  std::size_t wait_entered(std::size_t n,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return entered_ >= n; });
+    return entered_;
+  }
+
+ private:
+  const std::size_t stages_;
+  // This mutex synchronizes all access to entered_ and released_.
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::size_t entered_ = 0;
+  std::size_t released_ = 0;
+};
+
+/// The texts a recording sender received, in order.
+inline std::vector<std::string> texts_of(const RecordingSender& sender) {
+  std::vector<std::string> out;
+  for (const wsreg::Payload& p : sender.received()) out.emplace_back(p.data());
+  return out;
+}
 
 }  // namespace wsreg_test
 

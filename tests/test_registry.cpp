@@ -801,3 +801,127 @@ TEMPLATE_LIST_TEST_CASE("a sender the registry lets go of may call the registry 
   CHECK(wsreg_test::wait_until([&] { return destroyed.load() == 3; }));
   CHECK(keep->count() == 7);
 }
+
+// The lifecycle lane: ActorPolicy applies lifecycle operations ahead of the
+// data operations queued before them, with the results of applying all of
+// them in order. These run over both policies; the checks are the same.
+
+TEMPLATE_LIST_TEST_CASE(
+    "an add behind a backlog of broadcasts counts in size at once, and only broadcasts issued "
+    "after it reach it",
+    "[registry][lanes]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto holder = std::make_shared<wsreg_test::StagedSender>(2);
+  registry.add(holder);
+  auto listener = std::make_shared<RecordingSender>();
+  registry.add(listener);
+  registry.flush();
+
+  // The producer's first broadcast holds the delivering thread in the
+  // holder (ActorPolicy: the actor; MutexPolicy: the producer itself), and
+  // so does its second; under ActorPolicy the others queue behind them.
+  constexpr int backlog = 100;
+  std::atomic<int> started{0};
+  std::atomic<int> returned{0};
+  std::thread producer([&] {
+    for (int i = 1; i <= backlog; ++i) {
+      started.store(i);
+      registry.broadcast(Payload::text(std::to_string(i)));
+      returned.store(i);
+    }
+  });
+  REQUIRE(holder->wait_entered(1) == 1);
+  if constexpr (actor_v<TestType>) {
+    REQUIRE(wsreg_test::wait_until([&] { return returned.load() == backlog; }));
+  }
+
+  auto newcomer = std::make_shared<RecordingSender>();
+  registry.add(newcomer);
+  const int issued_before = started.load();  // the producer's broadcasts begun before the add
+  holder->let_go(1);
+  // Held again, in the second broadcast. ActorPolicy applied the add in
+  // between, ahead of the broadcasts still queued: size() and this
+  // thread's flush() answer without waiting for them (a wait would last
+  // until the holder's 30 s safety deadline).
+  REQUIRE(holder->wait_entered(2) == 2);
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK(registry.size() == 3);
+  registry.flush();
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(5));
+
+  for (int i = 1; i <= 5; ++i) registry.broadcast(Payload::text(std::to_string(1000 + i)));
+  holder->let_go(2);
+  producer.join();
+  wsreg_test::drain(registry);
+
+  // The newcomer got exactly the broadcasts issued after the add (in
+  // either order under MutexPolicy, whose producer is still in its second
+  // broadcast when this thread's are made), the listener all of them.
+  std::vector<std::uint64_t> expected;
+  for (int i = issued_before + 1; i <= backlog; ++i) expected.push_back(static_cast<std::uint64_t>(i));
+  for (int i = 1; i <= 5; ++i) expected.push_back(static_cast<std::uint64_t>(1000 + i));
+  std::vector<std::uint64_t> got;
+  for (const Payload& p : newcomer->received()) got.push_back(number_of(p));
+  std::sort(got.begin(), got.end());
+  CHECK(got == expected);
+  if constexpr (actor_v<TestType>) CHECK(got.size() == 5);  // the backlog was queued before the add
+  CHECK(listener->count() == static_cast<std::size_t>(backlog + 5));
+  CHECK(registry.size() == 3);
+}
+
+TEMPLATE_LIST_TEST_CASE(
+    "a send and a broadcast queued before remove reach the connection, a broadcast after it does "
+    "not",
+    "[registry][lanes]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto holder = std::make_shared<wsreg_test::StagedSender>(2);
+  const ConnectionId holder_id = registry.add(holder);
+  auto leaving = std::make_shared<RecordingSender>();
+  const ConnectionId leaving_id = registry.add(leaving);
+  auto staying = std::make_shared<RecordingSender>();
+  registry.add(staying);
+  registry.flush();
+
+  // Another thread holds the delivering thread twice (ActorPolicy: the
+  // actor, and its second hold is queued; MutexPolicy: that thread only).
+  std::atomic<bool> second_posted{false};
+  std::thread holding([&] {
+    registry.send(holder_id, Payload::text("hold 1"));
+    registry.send(holder_id, Payload::text("hold 2"));
+    second_posted.store(true);
+  });
+  REQUIRE(holder->wait_entered(1) == 1);
+  if constexpr (actor_v<TestType>) {
+    REQUIRE(wsreg_test::wait_until([&] { return second_posted.load(); }));
+  }
+  registry.broadcast(Payload::text("before"), holder_id);
+  registry.send(leaving_id, Payload::text("bye"));
+  registry.remove(leaving_id);
+  registry.broadcast(Payload::text("after"), holder_id);
+  registry.send(leaving_id, Payload::text("too late"));
+
+  holder->let_go(1);
+  REQUIRE(holder->wait_entered(2) == 2);
+  // ActorPolicy applied the remove ahead of "before" and "bye", which are
+  // still queued behind the second hold: size() sees it at once.
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK(registry.size() == 2);
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(5));
+  if constexpr (actor_v<TestType>) CHECK(leaving->count() == 0);
+
+  holder->let_go(2);
+  holding.join();
+  wsreg_test::drain(registry);
+  CHECK(wsreg_test::texts_of(*leaving) == std::vector<std::string>{"before", "bye"});
+  CHECK(wsreg_test::texts_of(*staying) == std::vector<std::string>{"before", "after"});
+  const auto stats = registry.stats();
+  CHECK(stats.send_unknown == 1);
+  CHECK(stats.connections_removed == 1);
+  CHECK(registry.size() == 2);
+
+  // The registry let go of the removed Sender once what was queued for it
+  // before the remove was delivered.
+  std::weak_ptr<RecordingSender> watch = leaving;
+  leaving.reset();
+  CHECK(wsreg_test::wait_until([&] { return watch.expired(); }));
+}

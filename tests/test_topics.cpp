@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -15,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -48,7 +50,7 @@ using Entry = PresenceLog::Entry;
 // it was applied. MutexPolicy: nothing to do. ActorPolicy: the flush applies
 // what this thread queued; a Sender::send or presence handler run during it
 // may queue more (publish, subscribe) from the actor thread, which flush()
-// does not wait for (not this thread's) and size() does. Enough for
+// does not wait for (not this thread's) and stats() does. Enough for
 // callbacks that queue one level deep, as in these tests.
 template <class Registry>
 void settle(Registry& registry) {
@@ -1107,4 +1109,278 @@ TEMPLATE_LIST_TEST_CASE("concurrent topic churn ends in the state a sequential m
     CHECK(stable.empty());
   }
   CHECK(registry.stats().publishes == publishes + threads * per_thread);
+}
+
+// The lifecycle lane -----------------------------------------------------------
+// ActorPolicy applies subscribe and unsubscribe ahead of the publishes
+// queued before them, with the results of applying everything in order.
+
+namespace {
+
+// Holds the delivering thread twice from a thread of its own, sending to
+// `holder` (ActorPolicy: the actor, with the second hold queued behind the
+// first before this returns; MutexPolicy: that thread only).
+template <class Registry>
+class Hold {
+ public:
+  Hold(Registry& registry, ConnectionId holder_id,
+       std::shared_ptr<wsreg_test::StagedSender> holder, bool actor)
+      : holder_(std::move(holder)), thread_([this, &registry, holder_id] {
+          registry.send(holder_id, Payload::text("hold 1"));
+          registry.send(holder_id, Payload::text("hold 2"));
+          second_posted_.store(true);
+        }) {
+    REQUIRE(holder_->wait_entered(1) == 1);
+    if (actor) REQUIRE(wsreg_test::wait_until([this] { return second_posted_.load(); }));
+  }
+  ~Hold() {
+    holder_->let_go(2);
+    thread_.join();
+  }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+  /// Ends the first hold and waits until the second one holds.
+  void step() {
+    holder_->let_go(1);
+    REQUIRE(holder_->wait_entered(2) == 2);
+  }
+
+ private:
+  std::shared_ptr<wsreg_test::StagedSender> holder_;
+  std::atomic<bool> second_posted_{false};
+  std::thread thread_;
+};
+
+template <class Policy>
+constexpr bool is_actor_policy() {
+  return std::is_same_v<Policy, wsreg::ActorPolicy>;
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE(
+    "a publish queued before unsubscribe reaches the subscriber, one queued after does not",
+    "[topics][lanes][presence]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto holder = std::make_shared<wsreg_test::StagedSender>(2);
+  const ConnectionId holder_id = registry.add(holder);
+  Ids ids;
+  auto s = add_recorders(registry, 2, ids);
+  registry.subscribe(ids[0], "news");
+  registry.subscribe(ids[1], "news");
+  auto log = std::make_shared<PresenceLog>();
+  registry.set_presence_handler(PresenceLog::handler(log));
+  registry.flush();
+  {
+    Hold<ConnectionRegistry<TestType>> hold(registry, holder_id, holder, is_actor_policy<TestType>());
+    registry.publish("news", Payload::text("before"));
+    registry.unsubscribe(ids[0], "news");
+    registry.publish("news", Payload::text("after"));
+    hold.step();
+    // ActorPolicy: the unsubscribe is applied, both publishes still queued.
+    if constexpr (is_actor_policy<TestType>()) CHECK(s[0]->count() == 0);
+    CHECK(log->entries() == std::vector<Entry>{{"news", ids[0], false, 1}});
+  }
+  wsreg_test::drain(registry);
+  CHECK(texts(*s[0]) == Strings{"before"});
+  CHECK(texts(*s[1]) == Strings{"before", "after"});
+  CHECK(registry.subscribers("news") == Ids{ids[1]});
+  CHECK(registry.topics_of(ids[0]).empty());
+  CHECK(registry.stats().messages_sent == 3 + 2);  // + the two holds
+}
+
+TEMPLATE_LIST_TEST_CASE(
+    "unsubscribe and subscribe again behind a backlog give the in-order result",
+    "[topics][lanes][presence]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  auto holder = std::make_shared<wsreg_test::StagedSender>(2);
+  const ConnectionId holder_id = registry.add(holder);
+  Ids ids;
+  auto s = add_recorders(registry, 3, ids);
+  const ConnectionId a = ids[0];
+  const ConnectionId b = ids[1];
+  const ConnectionId c = ids[2];
+  registry.subscribe(a, "t");
+  registry.subscribe(b, "t");
+  auto log = std::make_shared<PresenceLog>();
+  registry.set_presence_handler(PresenceLog::handler(log));
+  registry.flush();
+  {
+    Hold<ConnectionRegistry<TestType>> hold(registry, holder_id, holder, is_actor_policy<TestType>());
+    registry.publish("t", Payload::text("1"));
+    registry.unsubscribe(a, "t");
+    registry.publish("t", Payload::text("2"));
+    registry.subscribe(a, "t");  // its leave is still logical (ActorPolicy): catches up first
+    registry.publish("t", Payload::text("3"));
+    registry.unsubscribe(a, "t");
+    registry.subscribe(a, "t");  // again, with no publish in between
+    registry.unsubscribe(b, "t");
+    registry.subscribe(b, "t");
+    registry.subscribe(c, "t");
+    registry.publish("t", Payload::text("4"));
+    registry.unsubscribe(c, "t");
+    registry.remove(b);
+    registry.publish("t", Payload::text("5"));
+    registry.subscribe(c, "t");
+    hold.step();
+    // ActorPolicy: every change is applied, with the publishes still queued
+    // behind the hold; a subscribe that rejoins while its leave is still
+    // logical waits for nothing either (a wait would last until the
+    // holder's 30 s safety deadline). (The other queries would wait for the
+    // hold: the actor thread answers them.)
+    const auto asked = std::chrono::steady_clock::now();
+    CHECK(registry.size() == 3);
+    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(5));
+    if constexpr (is_actor_policy<TestType>()) CHECK(s[0]->count() == 0);
+  }
+  wsreg_test::drain(registry);
+  CHECK(texts(*s[0]) == Strings{"1", "3", "4", "5"});
+  CHECK(texts(*s[1]) == Strings{"1", "2", "3", "4"});
+  CHECK(texts(*s[2]) == Strings{"4"});
+  CHECK(log->entries() == std::vector<Entry>{{"t", a, false, 1},
+                                             {"t", a, true, 2},
+                                             {"t", a, false, 1},
+                                             {"t", a, true, 2},
+                                             {"t", b, false, 1},
+                                             {"t", b, true, 2},
+                                             {"t", c, true, 3},
+                                             {"t", c, false, 2},
+                                             {"t", b, false, 1},
+                                             {"t", c, true, 2}});
+  CHECK(registry.subscribers("t") == Ids{a, c});
+  CHECK(registry.topic_count() == 1);
+  CHECK(registry.stats().messages_sent == 9 + 2);  // + the two holds
+}
+
+namespace {
+
+// Costs about `cost` per send (a busy wait), so that deliveries lag behind
+// the calls that queue them (ActorPolicy), by a varying amount.
+class SlowSender final : public wsreg::Sender {
+ public:
+  explicit SlowSender(std::chrono::microseconds cost) : cost_(cost) {}
+  wsreg::SendResult send(const Payload&) noexcept override {
+    const auto until = std::chrono::steady_clock::now() + cost_;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return wsreg::SendResult::sent;
+  }
+
+ private:
+  std::chrono::microseconds cost_;
+};
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE(
+    "calls from one thread give the in-order result however far the deliveries lag behind",
+    "[topics][lanes][presence]", registry_policies) {
+  for (std::uint32_t seed = 1; seed <= 4; ++seed) {
+    INFO("seed " << seed);
+    ConnectionRegistry<TestType> registry;
+    auto log = std::make_shared<PresenceLog>();
+    registry.set_presence_handler(PresenceLog::handler(log));
+    TopicModel model;
+    const ConnectionId slow_id = registry.add(std::make_shared<SlowSender>(std::chrono::microseconds(20)));
+    model.apply({TopicOp::Kind::add, slow_id});
+    std::map<ConnectionId, std::shared_ptr<RecordingSender>> senders;
+    std::map<ConnectionId, std::vector<std::uint64_t>> expected;
+    std::map<std::string, std::vector<Entry>> expected_presence;  // per topic: exactly ordered
+    Ids added;
+    std::uint64_t adds = 1;
+    std::uint64_t removes = 0;
+    std::uint64_t unknown = 0;
+    std::uint64_t tag = 0;
+    std::mt19937 rng(seed);
+    const auto pick = [&rng](int bound) { return std::uniform_int_distribution<int>(0, bound - 1)(rng); };
+    // A target among the last few ids added (some removed): the same ones
+    // join and leave again and again.
+    const auto some_id = [&] {
+      const int window = std::min<int>(static_cast<int>(added.size()), 6);
+      return added[added.size() - 1 - static_cast<std::size_t>(pick(window))];
+    };
+    const auto note_presence = [&](const TopicOp& op, const TopicModel::Outcome& out) {
+      for (const auto& [topic, joined] : out.presence) {
+        expected_presence[topic_name(topic)].push_back(
+            Entry{topic_name(topic), op.id, joined, model.subscribers(topic).size()});
+      }
+    };
+    for (int step = 0; step < 3000; ++step) {
+      const int roll = pick(100);
+      if (added.size() < 3 || roll < 8) {
+        auto sender = std::make_shared<RecordingSender>();
+        const ConnectionId id = registry.add(sender);
+        senders.emplace(id, sender);
+        added.push_back(id);
+        model.apply({TopicOp::Kind::add, id});
+        ++adds;
+      } else if (roll < 14) {
+        const TopicOp op{TopicOp::Kind::remove, some_id()};
+        if (model.alive(op.id)) ++removes;
+        registry.remove(op.id);
+        note_presence(op, model.apply(op));
+      } else if (roll < 38) {
+        const TopicOp op{TopicOp::Kind::subscribe, some_id(), pick(3)};
+        registry.subscribe(op.id, topic_name(op.topic));
+        note_presence(op, model.apply(op));
+      } else if (roll < 60) {
+        const TopicOp op{TopicOp::Kind::unsubscribe, some_id(), pick(3)};
+        registry.unsubscribe(op.id, topic_name(op.topic));
+        note_presence(op, model.apply(op));
+      } else if (roll < 76) {
+        const TopicOp op{TopicOp::Kind::publish, pick(2) == 0 ? some_id() : wsreg::no_connection,
+                         pick(3), ++tag};
+        registry.publish(topic_name(op.topic), Payload::text(std::to_string(op.tag)), op.id);
+        for (ConnectionId r : model.apply(op).recipients) expected[r].push_back(op.tag);
+      } else if (roll < 88) {
+        const ConnectionId except = pick(2) == 0 ? some_id() : wsreg::no_connection;
+        registry.broadcast(Payload::text(std::to_string(++tag)), except);
+        for (ConnectionId r : model.connections()) {
+          if (r != except) expected[r].push_back(tag);
+        }
+      } else {
+        const ConnectionId id = some_id();
+        registry.send(id, Payload::text(std::to_string(++tag)));
+        if (model.alive(id)) {
+          expected[id].push_back(tag);
+        } else {
+          ++unknown;
+        }
+      }
+      if (pick(200) == 0) registry.flush();  // lets the deliveries catch up now and then
+    }
+    // Before the deliveries are made (ActorPolicy: probably), the
+    // membership already answers in full.
+    CHECK(registry.size() == model.size());
+    for (int t = 0; t < 3; ++t) {
+      CHECK(registry.subscribers(topic_name(t)) == model.subscribers(t));
+    }
+    wsreg_test::drain(registry);
+
+    Strings wrong;
+    for (const auto& [id, sender] : senders) {
+      std::vector<std::uint64_t> got;
+      for (const Payload& p : sender->received()) got.push_back(wsreg_test::tag_of(p));
+      if (got != expected[id]) {
+        wrong.push_back("connection " + std::to_string(id) + ": " + std::to_string(got.size()) +
+                        " deliveries, the model says " + std::to_string(expected[id].size()));
+      }
+      if (registry.topics_of(id) != model.topics_of(id)) {
+        wrong.push_back("topics_of(" + std::to_string(id) + ") differs from the model");
+      }
+    }
+    std::map<std::string, std::vector<Entry>> presence;
+    for (const Entry& e : log->entries()) presence[e.topic].push_back(e);
+    {
+      INFO(summary(wrong));
+      CHECK(wrong.empty());
+    }
+    CHECK(presence == expected_presence);
+    CHECK(registry.topic_count() == model.topic_count());
+    const auto stats = registry.stats();
+    CHECK(stats.connections_added == adds);
+    CHECK(stats.connections_removed == removes);
+    CHECK(stats.send_unknown == unknown);
+  }
 }

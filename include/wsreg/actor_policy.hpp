@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <thread>
@@ -38,42 +39,48 @@ inline std::uint64_t next_actor_instance() noexcept {
   return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-/// What the calling thread last posted, per ActorPolicy instance: a few
-/// slots (a thread talks to few registries), replaced round-robin. Lets
-/// flush() tell that everything this thread posted has been applied without
-/// asking the actor.
+/// What the calling thread last posted, per ActorPolicy instance and lane:
+/// a few slots (a thread talks to few registries), replaced round-robin.
+/// Lets flush() tell that everything this thread posted has been applied
+/// without asking the actor.
 ///
 /// Thread safety: thread_local; each thread touches only its own.
 struct ThreadPosts {
   static constexpr std::size_t slots = 8;
-  std::uint64_t instance[slots] = {};  // 0: free
-  std::uint64_t seq[slots] = {};       // the sequence number of the last post
-  std::size_t next = 0;                // the slot to replace next
-  bool forgot = false;                 // a slot in use was replaced
+  std::uint64_t instance[slots] = {};   // 0: free
+  std::uint64_t data[slots] = {};       // the sequence number of the last data-lane post (0: none)
+  std::uint64_t lifecycle[slots] = {};  // and of the last lifecycle-lane post
+  std::size_t next = 0;                 // the slot to replace next
+  bool forgot = false;                  // a slot in use was replaced
 
-  /// Notes that this thread's post `s` to `id` is the latest. Never
-  /// allocates, never throws.
-  void record(std::uint64_t id, std::uint64_t s) noexcept {
+  /// Notes that this thread's post `s` to `id`, in the data lane or the
+  /// lifecycle lane, is its latest there. Never allocates, never throws.
+  void record(std::uint64_t id, std::uint64_t s, bool data_lane) noexcept {
     for (std::size_t i = 0; i < slots; ++i) {
       if (instance[i] == id) {
-        seq[i] = s;
+        (data_lane ? data[i] : lifecycle[i]) = s;
         return;
       }
     }
     if (instance[next] != 0) forgot = true;
     instance[next] = id;
-    seq[next] = s;
+    data[next] = data_lane ? s : 0;
+    lifecycle[next] = data_lane ? 0 : s;
     next = (next + 1) % slots;
   }
 
-  /// The sequence number of this thread's last post to `id`: 0 if it never
-  /// posted there, `unknown` if its record was replaced.
-  static constexpr std::uint64_t unknown = ~std::uint64_t{0};
-  std::uint64_t last(std::uint64_t id) const noexcept {
+  /// This thread's last posts to one instance.
+  struct Last {
+    bool posted = false;  // it posted there (or may have: !known)
+    bool known = true;    // false: its record was replaced
+    std::uint64_t data = 0;
+    std::uint64_t lifecycle = 0;
+  };
+  Last last(std::uint64_t id) const noexcept {
     for (std::size_t i = 0; i < slots; ++i) {
-      if (instance[i] == id) return seq[i];
+      if (instance[i] == id) return Last{true, true, data[i], lifecycle[i]};
     }
-    return forgot ? unknown : 0;
+    return forgot ? Last{true, false, 0, 0} : Last{};
   }
 };
 
@@ -101,24 +108,63 @@ inline thread_local ThreadPosts thread_posts;
 /// RegistryOptions::mailbox_capacity data operations, and otherwise wait
 /// for room first (see "The mailbox is bounded" below). flush waits until
 /// the actor has applied everything the calling thread queued before, and
-/// returns at once if it already has. size and stats wait until it has
-/// applied everything queued before the call by any thread (at once if it
-/// has). data, topics_of, subscribers, subscriber_count and topic_count are
-/// answered by the actor after everything queued before them; called on
-/// the actor thread itself (from inside Sender::send or the presence
-/// handler) they do not wait, so a callback can use them without deadlock,
-/// and then they reflect only what the actor has applied so far (the
-/// operations the callback just queued come after it returns). size_approx
-/// and stats_approx never wait.
+/// returns at once if it already has. stats waits until it has applied
+/// everything queued before the call by any thread (at once if it has).
+/// size, data, topics_of, subscribers, subscriber_count and topic_count
+/// wait until the actor has applied every lifecycle operation queued before
+/// them by any thread, but not for data operations (see "Two lanes"):
+/// behind a backlog of broadcasts they wait for at most the one the actor
+/// is applying. Called on the actor thread itself (from inside Sender::send
+/// or the presence handler) none of them waits, so a callback can use them
+/// without deadlock, and then they reflect what the actor has applied so
+/// far (the operations the callback just queued come after it returns).
+/// size_approx and stats_approx never wait.
 ///
-/// Ordering: the mailbox is one FIFO under a mutex, so it is linearizable:
-/// operations apply in the order they were enqueued, and an operation that
-/// happens-after another (same thread, or synchronised through any other
-/// means) applies after it. Payloads from one thread to one connection keep
-/// their order, and every connection sees broadcasts in the same order.
-/// (moodycamel::ConcurrentQueue was considered and rejected for this: its
-/// per-producer sub-queues are not linearizable, so a send(id) could overtake
-/// the add that created id on another thread.)
+/// Ordering: every post takes a sequence number from one counter, under the
+/// mailbox mutex, so sequence order is enqueue order, and the results are
+/// exactly those of applying every operation in that order (it is
+/// linearizable): an operation that happens-after another (same thread, or
+/// synchronised through any other means) applies after it. Payloads from
+/// one thread to one connection keep their order, and every connection
+/// sees broadcasts in the same order. (moodycamel::ConcurrentQueue was
+/// considered and rejected for this: its per-producer sub-queues are not
+/// linearizable, so a send(id) could overtake the add that created id on
+/// another thread.)
+///
+/// Two lanes: the mailbox has a data lane (send, broadcast, publish, and
+/// the markers of flush and stats) and a lifecycle lane (everything else),
+/// each a FIFO in sequence order. The actor applies lifecycle operations as
+/// soon as they arrive: it looks at an atomic "lifecycle pending" flag
+/// before each data operation (no extra lock on the data path), so an add
+/// or remove waits behind at most the data operation being applied, not
+/// behind the backlog. That is unobservable, because a data operation
+/// numbered d acts on the membership as of d, whatever was applied since:
+/// - every membership (a connection in the set of all connections, a
+///   subscription in its topic) records the number of the operation that
+///   made it; a delivery skips members added after it (detail::Span);
+/// - a remove or unsubscribe numbered r is logical when applied: queries,
+///   counts, presence events and later lifecycle operations see it gone at
+///   once, while deliveries numbered below r still reach it (a send queued
+///   before remove(id) is delivered, as under MutexPolicy). It becomes
+///   physical (the entry erased, the Sender released, on the actor thread,
+///   outside any lock) once the data lane has applied every operation
+///   numbered below r; they are all queued when r is taken, since numbers
+///   are handed out at enqueue;
+/// - a membership removed logically stays in its set as a "ghost" with
+///   its span, apart from the members, so a subscription can end and start
+///   again (unsubscribe, then subscribe) while the end is still logical:
+///   the new membership and the ghost each get exactly the publishes of
+///   their own span, and the subscribe waits for nothing either; ids are
+///   never reused, so a connection has one span;
+/// - lifecycle operations, and with them the presence handler and
+///   update_data's functions, run in sequence order among themselves; each
+///   data operation runs after every lifecycle operation numbered below it.
+/// What a caller can see differ is timing on the actor thread only: a
+/// presence handler or update_data function may run before the
+/// Sender::send calls of data operations queued ahead of its operation (as
+/// MutexPolicy makes no promise about callbacks on different threads), and
+/// a query made from inside Sender::send may reflect lifecycle operations
+/// queued after that delivery.
 ///
 /// The mailbox is bounded, for data operations: at most
 /// RegistryOptions::mailbox_capacity sends, broadcasts and publishes are
@@ -131,10 +177,7 @@ inline thread_local ThreadPosts thread_posts;
 /// itself never waits (a Sender or presence handler that posts is taken
 /// over capacity), and lifecycle operations (insert, erase, subscribe,
 /// unsubscribe, set_data, update_data, set_presence_handler, flush and the
-/// queries) never wait for room. There is one FIFO, not a priority lane for
-/// lifecycle operations: an add or remove applies behind at most
-/// mailbox_capacity data operations (plus the lifecycle operations ahead of
-/// it), and every ordering guarantee above holds unchanged.
+/// queries) never wait for room. mailbox_depth counts both lanes.
 ///
 /// Exception safety: a std::bad_alloc while posting (on the caller's
 /// thread: the message, its std::function, the mailbox's growth) reaches
@@ -178,8 +221,8 @@ class BasicActorPolicy {
     thread_.join();
   }
 
-  /// Queues the registration of `sender` and `data` under `id`. Thread-safe,
-  /// does not wait. O(1) amortised.
+  /// Queues the registration of `sender` and `data` under `id` (lifecycle
+  /// lane). Thread-safe, does not wait. O(1) amortised.
   void insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data = Data()) {
     if constexpr (std::is_empty_v<Data>) {
       post(Command{Kind::insert, id, std::move(sender)});
@@ -192,7 +235,9 @@ class BasicActorPolicy {
   }
 
   /// Queues the removal of `id` (and of its subscriptions); removing an
-  /// unknown id does nothing. Thread-safe, does not wait. O(1) amortised.
+  /// unknown id does nothing. Lifecycle lane: applied ahead of queued data
+  /// operations, which still reach `id` if queued before it. Thread-safe,
+  /// does not wait. O(1) amortised.
   void erase(ConnectionId id) { post(Command{Kind::erase, id}); }
 
   /// Queues `payload` for `id` (or counts send_unknown when applied).
@@ -217,35 +262,38 @@ class BasicActorPolicy {
     post(Command{Kind::publish, except, nullptr, std::move(payload), std::move(topic)});
   }
 
-  /// Queues the subscription of `id` to `topic`. Thread-safe, does not wait.
-  /// The presence handler runs on the actor thread when it is applied.
+  /// Queues the subscription of `id` to `topic` (lifecycle lane).
+  /// Thread-safe, does not wait. The presence handler runs on the actor
+  /// thread when it is applied.
   void subscribe(ConnectionId id, std::string topic) {
     post(Command{Kind::subscribe, id, nullptr, Payload(), std::move(topic)});
   }
 
-  /// Queues the end of `id`'s subscription to `topic`. Thread-safe, does
-  /// not wait.
+  /// Queues the end of `id`'s subscription to `topic` (lifecycle lane).
+  /// Thread-safe, does not wait.
   void unsubscribe(ConnectionId id, std::string topic) {
     post(Command{Kind::unsubscribe, id, nullptr, Payload(), std::move(topic)});
   }
 
-  /// `id`'s topics, sorted, once everything this thread queued before is
-  /// applied. Thread-safe; waits for the actor (not on the actor thread).
+  /// `id`'s topics, sorted, once every lifecycle operation queued before is
+  /// applied. Thread-safe; waits for the actor (not on the actor thread),
+  /// not for queued data operations.
   std::vector<std::string> topics_of(ConnectionId id) {
     return ask([this, id] { return state_.topics_of(id); });
   }
 
-  /// `topic`'s subscribers, ascending. Thread-safe; waits for the actor.
+  /// `topic`'s subscribers, ascending. Thread-safe; waits as topics_of().
   std::vector<ConnectionId> subscribers(const std::string& topic) {
     return ask([this, &topic] { return state_.subscribers(topic); });
   }
 
-  /// `topic`'s subscriber count. Thread-safe; waits for the actor.
+  /// `topic`'s subscriber count. Thread-safe; waits as topics_of().
   std::size_t subscriber_count(const std::string& topic) {
     return ask([this, &topic] { return state_.subscriber_count(topic); });
   }
 
-  /// The number of topics with a subscriber. Thread-safe; waits for the actor.
+  /// The number of topics with a subscriber. Thread-safe; waits as
+  /// topics_of().
   std::size_t topic_count() {
     return ask([this] { return state_.topic_count(); });
   }
@@ -260,7 +308,7 @@ class BasicActorPolicy {
   }
 
   /// A copy of `id`'s data, made on the actor thread (the actor hands out no
-  /// reference into its state). Thread-safe; waits for the actor.
+  /// reference into its state). Thread-safe; waits as topics_of().
   std::optional<Data> data(ConnectionId id) {
     return ask([this, id]() -> std::optional<Data> {
       if (const Data* d = state_.data(id)) return *d;
@@ -276,8 +324,8 @@ class BasicActorPolicy {
   }
 
   /// Queues `change(data)` for `id`'s data, to run on the actor thread in
-  /// order with everything else; an exception from it is ignored.
-  /// Thread-safe, does not wait.
+  /// order with the other lifecycle operations; an exception from it is
+  /// ignored. Thread-safe, does not wait.
   void update_data(ConnectionId id, std::function<void(Data&)> change) {
     post_task([this, id, change = std::move(change)] {
       if (Data* d = state_.data(id)) {
@@ -289,18 +337,23 @@ class BasicActorPolicy {
     });
   }
 
-  /// The number of registered connections once everything queued before
-  /// the call, by this thread or any other, has been applied. Thread-safe;
-  /// waits for the actor (not on the actor thread), unless it has applied
-  /// everything already. O(1) plus the wait.
+  /// The number of registered connections once every lifecycle operation
+  /// queued before the call, by this thread or any other, has been applied
+  /// (data operations do not change it, and are not waited for).
+  /// Thread-safe; waits for the actor (not on the actor thread), unless it
+  /// has applied them all already. O(1) plus the wait.
   std::size_t size() {
-    catch_up();
+    if (!on_actor_thread() &&
+        applied_lifecycle_seq_.load(std::memory_order_acquire) <
+            posted_lifecycle_seq_.load(std::memory_order_acquire)) {
+      round_trip(Lane::lifecycle);
+    }
     return size_.load(std::memory_order_acquire);
   }
 
-  /// The counters once everything queued before the call has been applied,
-  /// as size(). Thread-safe; waits for the actor (not on the actor thread)
-  /// unless it is idle.
+  /// The counters once everything queued before the call (both lanes) has
+  /// been applied. Thread-safe; waits for the actor (not on the actor
+  /// thread) unless it has applied it all.
   RegistryStats stats() {
     catch_up();
     return counters_.snapshot();
@@ -320,25 +373,39 @@ class BasicActorPolicy {
   /// Returns at once, without a round trip to the actor, on the actor
   /// thread, and when everything this thread posted to this registry has
   /// already been applied (a thread that never posted pays nothing): the
-  /// thread keeps the sequence number of its last post, and the actor
-  /// publishes how far it has applied. Otherwise it posts a marker and waits
-  /// for the actor to reach it. Operations other threads posted are not
-  /// waited for unless they were posted before the marker (size() and
-  /// stats() wait for everything queued before them; see there).
+  /// thread keeps the sequence numbers of its last post in each lane, and
+  /// the actor publishes how far it has applied each. Otherwise it posts a
+  /// marker and waits for the actor to reach it: in the data lane if one of
+  /// this thread's data operations is pending (the marker then also waits
+  /// for the data operations other threads queued before it), in the
+  /// lifecycle lane if only lifecycle operations are (it then does not wait
+  /// behind data). size() and stats() wait for what any thread queued
+  /// before them; see there.
   void flush() {
     if (on_actor_thread()) return;
-    const std::uint64_t mine = detail::thread_posts.last(instance_);
-    const std::uint64_t applied = applied_seq_.load(std::memory_order_acquire);
-    if (mine == 0) return;  // this thread never posted here
-    if (mine != detail::ThreadPosts::unknown && applied >= mine) return;
-    if (applied >= posted_seq_.load(std::memory_order_acquire)) return;  // all of it applied
-    round_trip();
+    const detail::ThreadPosts::Last mine = detail::thread_posts.last(instance_);
+    if (!mine.posted) return;  // this thread never posted here
+    if (mine.known) {
+      const bool data_done = applied_data_seq_.load(std::memory_order_acquire) >= mine.data;
+      if (data_done && applied_lifecycle_seq_.load(std::memory_order_acquire) >= mine.lifecycle) {
+        return;
+      }
+      round_trip(data_done ? Lane::lifecycle : Lane::data);
+      return;
+    }
+    catch_up();  // its record was replaced: wait for everything queued so far
   }
 
  private:
   enum class Kind : std::uint8_t {
-    insert, erase, send, broadcast, publish, subscribe, unsubscribe, task, flush
+    // The lifecycle lane.
+    insert, erase, subscribe, unsubscribe, task, sync,
+    // The data lane.
+    send, broadcast, publish, flush
   };
+  enum class Lane : std::uint8_t { lifecycle, data };
+
+  static bool in_data_lane(Kind kind) noexcept { return kind >= Kind::send; }
 
   // Data operations count against the mailbox's capacity; the rest never wait.
   static bool is_data(Kind kind) noexcept {
@@ -357,32 +424,38 @@ class BasicActorPolicy {
           task(std::move(f)) {}
 
     Kind kind;
+    std::uint64_t seq = 0;            // set by post(), under the mailbox mutex
     ConnectionId id = no_connection;  // target, or the except-id of a broadcast/publish
     std::shared_ptr<Sender> sender;   // insert only
     Payload payload;                  // send, broadcast and publish
     std::string topic;                // publish, subscribe and unsubscribe
     std::function<void()> task;       // task: runs on the actor thread
-    std::unique_ptr<std::promise<void>> done;  // flush only; the poster waits on it
+    std::unique_ptr<std::promise<void>> done;  // sync and flush; the poster waits on it
   };
 
-  // Waits until the actor has applied everything posted (by any thread)
-  // before the call: what size() and stats() promise, so that a thread that
-  // joined the producers sees their work. At once when the actor is idle.
+  // Waits until the actor has applied everything posted (by any thread, in
+  // either lane) before the call: what stats() promises, so that a thread
+  // that joined the producers sees their work. At once when it has.
   void catch_up() {
     if (on_actor_thread()) return;
-    if (applied_seq_.load(std::memory_order_acquire) >= posted_seq_.load(std::memory_order_acquire)) {
+    const bool data_done = applied_data_seq_.load(std::memory_order_acquire) >=
+                           posted_data_seq_.load(std::memory_order_acquire);
+    if (data_done && applied_lifecycle_seq_.load(std::memory_order_acquire) >=
+                         posted_lifecycle_seq_.load(std::memory_order_acquire)) {
       return;
     }
-    round_trip();
+    // A marker in the data lane is applied after every data operation and
+    // every lifecycle operation posted before it.
+    round_trip(data_done ? Lane::lifecycle : Lane::data);
   }
 
-  // Posts a marker and waits until the actor has applied it.
-  void round_trip() {
+  // Posts a marker in `lane` and waits until the actor has applied it.
+  void round_trip(Lane lane) {
     // The promise travels in the message and dies on the actor thread; this
     // thread keeps only the future, so neither outlives what it touches.
     auto done = std::make_unique<std::promise<void>>();
     std::future<void> applied = done->get_future();
-    Command command{Kind::flush};
+    Command command{lane == Lane::data ? Kind::flush : Kind::sync};
     command.done = std::move(done);
     post(std::move(command));
     applied.wait();
@@ -398,8 +471,8 @@ class BasicActorPolicy {
                  std::function<void()>(std::forward<Task>(task))});
   }
 
-  // Runs `query` on the actor thread after everything queued before, and
-  // returns its result; on the actor thread it runs at once.
+  // Runs `query` on the actor thread after every lifecycle operation queued
+  // before, and returns its result; on the actor thread it runs at once.
   template <class Query>
   auto ask(Query&& query) -> decltype(query()) {
     using Result = decltype(query());
@@ -417,8 +490,9 @@ class BasicActorPolicy {
   }
 
   void post(Command&& command) {
+    const bool data_lane = in_data_lane(command.kind);
     const bool data = is_data(command.kind);
-    bool was_empty = false;
+    bool was_idle = false;
     std::uint64_t seq = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -432,10 +506,17 @@ class BasicActorPolicy {
         if (command.kind == Kind::task) command.task();
         return;
       }
-      was_empty = mailbox_.empty();
-      mailbox_.push_back(std::move(command));  // may throw: nothing changed
-      seq = posted_seq_.load(std::memory_order_relaxed) + 1;  // written only here, under the lock
-      posted_seq_.store(seq, std::memory_order_release);
+      was_idle = data_.empty() && lifecycle_.empty();
+      seq = last_seq_ + 1;
+      command.seq = seq;
+      (data_lane ? data_ : lifecycle_).push_back(std::move(command));  // may throw: nothing changed
+      last_seq_ = seq;
+      if (data_lane) {
+        posted_data_seq_.store(seq, std::memory_order_release);
+      } else {
+        posted_lifecycle_seq_.store(seq, std::memory_order_release);
+        lifecycle_pending_.store(true, std::memory_order_relaxed);
+      }
       if (data) ++unapplied_data_;
       ++unapplied_;
       counters_.mailbox_depth.store(unapplied_, std::memory_order_relaxed);
@@ -443,53 +524,70 @@ class BasicActorPolicy {
         counters_.mailbox_high_water.store(unapplied_, std::memory_order_relaxed);
       }
     }
-    detail::thread_posts.record(instance_, seq);
-    // The actor takes the whole mailbox at once, so it needs waking only when
-    // the mailbox was empty: otherwise a wake-up is already on its way.
-    if (was_empty) ready_.notify_one();
+    detail::thread_posts.record(instance_, seq, data_lane);
+    // The actor takes both lanes at once when it waits for work, so it
+    // needs waking only when both were empty: otherwise a wake-up is on its
+    // way, or it is working and will see the lifecycle flag or the data.
+    if (was_idle) ready_.notify_one();
   }
 
-  // Called by the actor with the mailbox lock held: `done` operations, of
-  // which `done_data` data operations, have been applied; makes room for
-  // the producers waiting for it.
-  void release_locked(std::size_t done, std::size_t done_data) noexcept {
-    unapplied_ -= done;
-    unapplied_data_ -= done_data;
+  // Called by the actor with the mailbox lock held: done_ operations, of
+  // which done_data_ data operations, have been applied; makes room for the
+  // producers waiting for it.
+  void release_locked() noexcept {
+    unapplied_ -= done_;
+    unapplied_data_ -= done_data_;
     counters_.mailbox_depth.store(unapplied_, std::memory_order_relaxed);
-    if (done_data != 0) room_.notify_all();
+    if (done_data_ != 0) room_.notify_all();
+    done_ = done_data_ = 0;
+  }
+
+  // With the mailbox lock held: the lowest sequence number a data-lane
+  // entry not yet applied can have (a lower bound; `never` if none is
+  // queued). Every lifecycle operation taken so far was posted before any
+  // data operation still to be posted, so the bound holds for them too.
+  void note_data_front_locked() noexcept {
+    if (data_next_ < data_batch_.size()) {
+      data_front_ = data_batch_[data_next_].seq;
+    } else {
+      data_front_ = data_.empty() ? detail::never : data_.front().seq;
+    }
+  }
+
+  // With the mailbox lock held: moves the lifecycle lane into the local
+  // batch (which is empty: swapping allocates nothing).
+  void take_lifecycle_locked() noexcept {
+    lifecycle_batch_.swap(lifecycle_);
+    lifecycle_pending_.store(false, std::memory_order_relaxed);
+    note_data_front_locked();
+  }
+
+  // With the mailbox lock held, the local data batch used up and cleared:
+  // moves the data lane into it.
+  void take_data_locked() noexcept {
+    data_batch_.swap(data_);
+    data_next_ = 0;
+    note_data_front_locked();
   }
 
   void run() {
     actor_id_.store(std::this_thread::get_id(), std::memory_order_release);
-    std::vector<Command> batch;
-    std::size_t done = 0;       // applied, not yet released
-    std::size_t done_data = 0;  // of which data operations
-    std::uint64_t first = 0;    // the sequence number of the next command to apply
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        release_locked(done, done_data);
-        done = done_data = 0;
-        ready_.wait(lock, [this] { return !mailbox_.empty() || stopping_; });
-        if (mailbox_.empty()) break;  // stopping_, and nothing left to apply
-        batch.swap(mailbox_);  // the mailbox keeps batch's capacity: no allocation
-        // The batch holds the posts numbered (first - 1, posted_seq_], in order.
-        first = posted_seq_.load(std::memory_order_relaxed) - batch.size() + 1;
+        release_locked();
+        ready_.wait(lock, [this] {
+          return !lifecycle_.empty() || !data_.empty() || stopping_ || state_.retiring();
+        });
+        if (lifecycle_.empty() && data_.empty() && !state_.retiring()) break;  // stopping_
+        take_lifecycle_locked();
+        take_data_locked();
       }
-      for (Command& command : batch) {
-        apply(command);
-        // Published after each command: a flush() that sees it needs no round trip.
-        applied_seq_.store(first++, std::memory_order_release);
-        ++done;
-        if (is_data(command.kind) && ++done_data == release_every_) {
-          // A long batch makes room as it goes, so that waiting producers
-          // refill the mailbox while the actor still works.
-          std::lock_guard<std::mutex> lock(mutex_);
-          release_locked(done, done_data);
-          done = done_data = 0;
-        }
-      }
-      batch.clear();  // releases payloads and senders outside the lock
+      // Every data operation numbered below the lifecycle batch is in the
+      // data batch or applied: the batch applies first, then the data.
+      purge();
+      apply_lifecycle_batch();
+      apply_data_batch();
     }
     // Still the only thread that touches the state. The state is moved out
     // before it is destroyed: a Sender destroyed with it may call the
@@ -505,18 +603,86 @@ class BasicActorPolicy {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       exited_ = true;
-      batch.swap(mailbox_);
-      release_locked(unapplied_, unapplied_data_);
+      lifecycle_batch_.swap(lifecycle_);
+      data_batch_.swap(data_);
+      done_ = unapplied_;
+      done_data_ = unapplied_data_;
+      release_locked();
     }
     room_.notify_all();
-    for (Command& command : batch) {
-      if (command.done) command.done->set_value();
+    for (auto* dropped : {&lifecycle_batch_, &data_batch_}) {
+      for (Command& command : *dropped) {
+        if (command.done) command.done->set_value();
+      }
+    }
+  }
+
+  // Applies the local lifecycle batch, in order.
+  void apply_lifecycle_batch() noexcept {
+    for (Command& command : lifecycle_batch_) {
+      current_seq_ = command.seq;
+      apply(command);
+      applied_lifecycle_seq_.store(command.seq, std::memory_order_release);
+      ++done_;
+      if (state_.retiring()) purge();  // a remove with no data before it: released at once
+    }
+    lifecycle_batch_.clear();  // releases what the commands held, outside the lock
+  }
+
+  // Applies the local data batch, taking the lifecycle lane in between
+  // whenever it has something (the priority lane).
+  void apply_data_batch() noexcept {
+    for (;;) {
+      // A relaxed load suffices: a lifecycle operation numbered below the
+      // next data operation was posted, flag set, under the mutex before
+      // that data operation was, so before this thread took it under the
+      // same mutex; only this thread clears the flag, when it takes them.
+      if (lifecycle_pending_.load(std::memory_order_relaxed)) {
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          release_locked();
+          take_lifecycle_locked();
+        }
+        apply_lifecycle_batch();
+      }
+      if (data_next_ == data_batch_.size()) break;
+      apply_next_data();
+    }
+    data_batch_.clear();  // releases payloads outside the lock
+    data_next_ = 0;
+  }
+
+  // Applies the next entry of the local data batch.
+  void apply_next_data() noexcept {
+    Command& command = data_batch_[data_next_++];
+    current_seq_ = command.seq;
+    apply(command);
+    // Published after each: a flush() that sees it needs no round trip.
+    applied_data_seq_.store(command.seq, std::memory_order_release);
+    data_front_ = data_next_ < data_batch_.size() ? data_batch_[data_next_].seq : command.seq + 1;
+    ++done_;
+    if (is_data(command.kind) && ++done_data_ == release_every_) {
+      // A long batch makes room as it goes, so that waiting producers
+      // refill the mailbox while the actor still works.
+      std::lock_guard<std::mutex> lock(mutex_);
+      release_locked();
+    }
+    if (state_.retiring()) purge();
+  }
+
+  // Makes physical every logical removal that no data operation still to
+  // be applied can reach: those numbered below data_front_. Each Sender is
+  // released here, on the actor thread, with no lock held, once the state
+  // is consistent again (its destructor may call the registry).
+  void purge() noexcept {
+    while (state_.oldest_retirement() < data_front_) {
+      std::shared_ptr<Sender> released = state_.purge_one();
     }
   }
 
   void apply_insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data) noexcept {
     try {
-      if (!state_.insert(id, std::move(sender), std::move(data))) return;
+      if (!state_.insert(id, std::move(sender), std::move(data), current_seq_)) return;
     } catch (...) {  // std::bad_alloc: the connection stays unregistered
       return;
     }
@@ -535,26 +701,22 @@ class BasicActorPolicy {
     };
   }
 
-  void deliver(const detail::Members& recipients, const Payload& payload, ConnectionId except) {
-    // Sender::send cannot change the recipients during this loop: registry
-    // calls made from inside it are queued, not applied.
-    detail::deliver(recipients, payload, except, counters_);
-  }
-
   void apply(Command& command) noexcept {
+    // Sender::send cannot change the recipients during a delivery below:
+    // registry calls made from inside it are queued, not applied.
     try {
       switch (command.kind) {
         case Kind::insert:
           apply_insert(command.id, std::move(command.sender), Data());
           break;
         case Kind::erase:
-          if (state_.erase(command.id, reporter())) {
+          if (state_.retire(command.id, command.seq, reporter())) {
             detail::StatsCounters::bump(counters_.connections_removed);
             size_.store(state_.size(), std::memory_order_release);
           }
           break;
         case Kind::send: {
-          const auto* sender = state_.find(command.id);
+          const auto* sender = state_.send_target_at(command.id, command.seq);
           if (!sender) {
             detail::StatsCounters::bump(counters_.send_unknown);
             break;
@@ -565,24 +727,26 @@ class BasicActorPolicy {
           break;
         }
         case Kind::broadcast:
-          deliver(state_.everyone().members(), command.payload, command.id);
+          detail::deliver_at(state_.everyone(), command.payload, command.id, command.seq,
+                             counters_);
           detail::StatsCounters::bump(counters_.broadcasts);
           break;
         case Kind::publish:
           if (const auto* set = state_.topic(command.topic)) {
-            deliver(set->members(), command.payload, command.id);
+            detail::deliver_at(*set, command.payload, command.id, command.seq, counters_);
           }
           detail::StatsCounters::bump(counters_.publishes);
           break;
         case Kind::subscribe:
-          state_.subscribe(command.id, std::move(command.topic), reporter());
+          state_.subscribe(command.id, std::move(command.topic), reporter(), command.seq);
           break;
         case Kind::unsubscribe:
-          state_.unsubscribe(command.id, command.topic, reporter());
+          state_.retire_subscription(command.id, command.topic, command.seq, reporter());
           break;
         case Kind::task:
           command.task();
           break;
+        case Kind::sync:
         case Kind::flush:
           command.done->set_value();
           break;
@@ -597,32 +761,49 @@ class BasicActorPolicy {
   const std::size_t capacity_;
   const std::size_t release_every_;
 
-  // This mutex synchronizes all access to mailbox_, unapplied_,
-  // unapplied_data_, stopping_ and exited_.
+  // This mutex synchronizes all access to lifecycle_, data_, last_seq_,
+  // unapplied_, unapplied_data_, stopping_ and exited_.
   std::mutex mutex_;
   std::condition_variable ready_;  // the actor waits on it for work
   std::condition_variable room_;   // producers wait on it for room
-  std::vector<Command> mailbox_;
+  // The two lanes, each in sequence order.
+  std::vector<Command> lifecycle_;
+  std::vector<Command> data_;
+  std::uint64_t last_seq_ = 0;  // the sequence number of the last post
   // Operations posted and not yet released by the actor (queued, in its
-  // batch, or applied since its last release), and the data operations
+  // batches, or applied since its last release), and the data operations
   // among them: the count the capacity bounds.
   std::size_t unapplied_ = 0;
   std::size_t unapplied_data_ = 0;
   bool stopping_ = false;
   bool exited_ = false;
+  // Whether lifecycle_ may be non-empty: set by post() under mutex_,
+  // cleared by the actor under mutex_ when it takes lifecycle_, read by the
+  // actor without the lock before each data operation.
+  std::atomic<bool> lifecycle_pending_{false};
 
   // Owned by the actor thread alone: no lock.
   detail::RegistryState<Data> state_;
   PresenceHandler handler_;
+  std::vector<Command> lifecycle_batch_;  // taken from lifecycle_, being applied
+  std::vector<Command> data_batch_;       // taken from data_; [data_next_, end) not applied
+  std::size_t data_next_ = 0;
+  std::uint64_t data_front_ = detail::never;  // see note_data_front_locked()
+  std::uint64_t current_seq_ = 0;            // of the operation being applied
+  std::size_t done_ = 0;                     // applied, not yet released
+  std::size_t done_data_ = 0;                // of which data operations
 
   // This instance's id for the per-thread records of flush(), never reused.
   const std::uint64_t instance_ = detail::next_actor_instance();
-  // Posts so far (the sequence number of the last; written under mutex_),
-  // and how many of them the actor has applied (written by the actor after
-  // each). Release stores, acquire loads: seeing applied_seq_ >= n means
-  // seeing every effect of post n.
-  std::atomic<std::uint64_t> posted_seq_{0};
-  std::atomic<std::uint64_t> applied_seq_{0};
+  // The sequence number of the last post in each lane (written under
+  // mutex_), and of the last applied in each (written by the actor after
+  // each). Each lane is applied in sequence order, so seeing applied >= n
+  // means every post of that lane numbered n or less is applied. Release
+  // stores, acquire loads: seeing it means seeing every effect.
+  std::atomic<std::uint64_t> posted_data_seq_{0};
+  std::atomic<std::uint64_t> posted_lifecycle_seq_{0};
+  std::atomic<std::uint64_t> applied_data_seq_{0};
+  std::atomic<std::uint64_t> applied_lifecycle_seq_{0};
 
   // Written by the actor when the membership changes, read by anyone.
   std::atomic<std::size_t> size_{0};

@@ -29,7 +29,9 @@ namespace wsreg {
 /// same program, so swapping one for the other changes no other line; they
 /// differ in which calls wait and in cost (docs/policies.md). One exception:
 /// inside Sender::send under ActorPolicy, size, stats and flush do not wait,
-/// so they do not yet see what that Sender itself just queued.
+/// so they do not yet see what that Sender itself just queued (and a query
+/// there may see lifecycle operations queued after the delivery it is in,
+/// which ActorPolicy applies ahead of queued data operations).
 /// Requirements on a Policy: docs/concepts/policy.md, checked at compile time.
 ///
 /// `Data` is the application's per-connection data (a user name, an account
@@ -95,7 +97,8 @@ class ConnectionRegistry {
   /// or no_connection if `sender` is null (nothing is registered, nothing
   /// counted). Thread-safe. ActorPolicy: applied later, but any later call
   /// that happens-after this one (e.g. a send to the returned id) sees it;
-  /// never waits, not even for room in a full mailbox.
+  /// never waits, not even for room in a full mailbox; applied ahead of the
+  /// data operations already queued (which still miss the new connection).
   ConnectionId add(std::shared_ptr<Sender> sender, Data data = Data()) {
     if (!sender) return no_connection;
     const ConnectionId id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -107,7 +110,8 @@ class ConnectionRegistry {
   /// presence event per topic). Idempotent: an unknown or already removed id
   /// is ignored. A send, broadcast or publish that starts after remove()
   /// returned never reaches `id`. Thread-safe. ActorPolicy: applied later,
-  /// in order.
+  /// ahead of the data operations already queued, which still reach `id`
+  /// (a send(id, bye) then remove(id) delivers the bye).
   void remove(ConnectionId id) { policy_.erase(id); }
 
   /// Delivers `payload` to connection `id` (one Sender::send), or counts
@@ -136,7 +140,9 @@ class ConnectionRegistry {
   /// Subscribes `id` to `topic`, creating the topic if it is new. Idempotent
   /// (subscribing twice is one subscription, one presence event); an
   /// unknown id is ignored. Thread-safe. O(1) average. ActorPolicy: applied
-  /// later, in order; MutexPolicy: before it returns, and the presence
+  /// later, in order with the other lifecycle operations and ahead of the
+  /// publishes already queued (which still miss `id`; for unsubscribe,
+  /// still reach it); MutexPolicy: before it returns, and the presence
   /// handler runs on this thread after the lock is released.
   void subscribe(ConnectionId id, std::string topic) {
     policy_.subscribe(id, std::move(topic));
@@ -221,16 +227,18 @@ class ConnectionRegistry {
   /// The number of registered connections, counting every add and remove
   /// made before the call by this thread or by any other (a thread that
   /// joined the producers sees their work). Thread-safe. ActorPolicy: waits
-  /// for the actor to apply what was queued before the call, unless it
-  /// already has (no wait on the actor thread, where it returns the count as
+  /// for the actor to apply the lifecycle operations queued before the
+  /// call, unless it already has, but not for queued sends, broadcasts and
+  /// publishes (no wait on the actor thread, where it returns the count as
   /// applied so far).
   std::size_t size() { return policy_.size(); }
 
   /// The counters, including every operation made before the call by any
-  /// thread (as size()), and
-  /// under ActorPolicy the mailbox gauges (RegistryStats::mailbox_depth,
-  /// mailbox_high_water, mailbox_waits). Thread-safe. ActorPolicy: waits for
-  /// the actor (except on its thread).
+  /// thread, and under ActorPolicy the mailbox gauges
+  /// (RegistryStats::mailbox_depth, mailbox_high_water, mailbox_waits).
+  /// Thread-safe. ActorPolicy: waits for the actor to apply everything
+  /// queued before the call, data operations included (except on its
+  /// thread).
   RegistryStats stats() { return policy_.stats(); }
 
   /// The number of registered connections without waiting: under
@@ -250,7 +258,7 @@ class ConnectionRegistry {
   /// covers this thread's operations only: not those of other threads, nor
   /// what callbacks queued on the actor thread while this thread's were
   /// applied. To wait for everything queued so far (after joining the
-  /// producers, say), call size() or stats(), which wait for that.
+  /// producers, say), call stats(), which waits for that.
   void flush() { policy_.flush(); }
 
  private:

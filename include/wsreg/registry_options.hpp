@@ -25,14 +25,15 @@ struct RegistryOptions {
   /// handler are taken over capacity), and lifecycle operations (add,
   /// remove, subscribe, unsubscribe, set_data, update_data,
   /// set_presence_handler, flush and the queries) never wait for room and do
-  /// not count, so they queue behind at most this many data operations. The
-  /// trade-off: larger absorbs longer bursts without making the producer
-  /// wait; smaller bounds memory (one Payload handle per operation; the
-  /// bytes are shared) and how long an add or remove can take to apply
-  /// (about this many times the cost of one operation: 0.26 s when a
-  /// broadcast reaches 1,000 connections whose send() costs 1 us). 0 is
-  /// taken as 1. MutexPolicy ignores it: it has no mailbox, and delivers on
-  /// the calling thread. Default 256 (operations).
+  /// not count. Nor do they queue behind the data operations: the actor
+  /// applies them ahead (its lifecycle lane, with the results of applying
+  /// everything in order), behind at most the one it is applying, so this
+  /// does not bound how long an add or remove takes. The trade-off: larger
+  /// absorbs longer bursts without making the producer wait; smaller bounds
+  /// memory (one Payload handle per operation; the bytes are shared) and how
+  /// long stats() and a flush() after a send wait behind other threads'
+  /// data. 0 is taken as 1. MutexPolicy ignores it: it has no mailbox, and
+  /// delivers on the calling thread. Default 256 (operations).
   std::size_t mailbox_capacity = 256;
 };
 

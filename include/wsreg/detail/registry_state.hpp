@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -22,6 +23,9 @@ struct Member {
   std::shared_ptr<Sender> sender;
 };
 using Members = std::vector<Member>;
+
+/// A sequence number later than any operation's: "not removed (yet)".
+inline constexpr std::uint64_t never = ~std::uint64_t{0};
 
 /// Calls Sender::send(payload) once on every recipient but `except`, then
 /// adds the results to `counters` (once, not per recipient). The one
@@ -67,6 +71,14 @@ void reserve_one(std::vector<T>& v) {
 /// its snapshot (instead of logging forever), so that its next view()
 /// copies once again. ActorPolicy never calls view(), so it never logs.
 ///
+/// Sequence numbers (ActorPolicy's priority lane): each member records the
+/// number of the operation that added it (in a vector parallel to the
+/// members; MutexPolicy leaves it 0). retire() ends a member at a number:
+/// it leaves the members at once (size(), the index, a new insert of the
+/// same id) and becomes a "ghost", kept with its span [added, removed) for
+/// the deliveries numbered inside it, until drop_ghost() lets it go. Ghosts
+/// are kept in the order retired. MutexPolicy never retires a member.
+///
 /// Thread safety: Not thread-safe; the policy serialises access. What
 /// view() returns may be read by any thread without the lock.
 class MemberSet {
@@ -100,17 +112,73 @@ class MemberSet {
     Retired dropped;
   };
 
-  /// Adds `id`; false if it was already there. O(1) amortised. Strong
-  /// exception safety: on std::bad_alloc nothing changes (the vector and
-  /// the log grow first, then the index, then the steps that cannot throw).
-  bool insert(ConnectionId id, const std::shared_ptr<Sender>& sender) {
+  /// A retired member, for the deliveries numbered in (added, removed).
+  struct Ghost {
+    Member member;
+    std::uint64_t added;
+    std::uint64_t removed;
+  };
+
+  /// Adds `id`, a member from the operation numbered `added` on; false if
+  /// it is a member already. O(1) amortised. Strong exception safety: on
+  /// std::bad_alloc nothing changes (the vectors and the log grow first,
+  /// then the index, then the steps that cannot throw).
+  bool insert(ConnectionId id, const std::shared_ptr<Sender>& sender, std::uint64_t added = 0) {
     if (index_.count(id) != 0) return false;
     reserve_one(members_);
+    reserve_one(added_);
     prepare_change();
     if (!index_.emplace(id, members_.size()).second) return false;
     members_.push_back(Member{id, sender});  // capacity reserved: does not throw
+    added_.push_back(added);
+    if (added > newest_added_) newest_added_ = added;
     log_change(id, sender);
     return true;
+  }
+
+  /// Makes room for one more ghost, so that retire() cannot fail. Throws
+  /// std::bad_alloc with nothing changed (dropped ghosts at the front are
+  /// compacted away first, which changes nothing a caller sees).
+  void prepare_retire() {
+    if (ghosts_head_ != 0 && 2 * ghosts_head_ >= ghosts_.size()) {
+      ghosts_.erase(ghosts_.begin(), ghosts_.begin() + static_cast<std::ptrdiff_t>(ghosts_head_));
+      ghosts_head_ = 0;
+    }
+    reserve_one(ghosts_);
+  }
+
+  /// Ends member `id` at the operation numbered `removed`: it leaves the
+  /// members and becomes the newest ghost. False if it is not a member.
+  /// Call prepare_retire() first; then it cannot fail. O(1) average.
+  bool retire(ConnectionId id, std::uint64_t removed) noexcept {
+    const auto it = index_.find(id);
+    if (it == index_.end()) return false;
+    ghosts_.push_back(Ghost{members_[it->second], added_[it->second], removed});  // room made
+    erase(id);
+    return true;
+  }
+
+  /// Lets go of the ghost of `id` retired at `removed`: the oldest ghost,
+  /// when ghosts are dropped in the order retired (otherwise it is searched
+  /// for). Its Sender reference goes with it. noexcept.
+  void drop_ghost(ConnectionId id, std::uint64_t removed) noexcept {
+    for (std::size_t i = ghosts_head_; i < ghosts_.size(); ++i) {
+      if (ghosts_[i].member.id != id || ghosts_[i].removed != removed) continue;
+      if (i != ghosts_head_) std::swap(ghosts_[i], ghosts_[ghosts_head_]);  // out of order
+      ghosts_[ghosts_head_].member.sender.reset();
+      if (++ghosts_head_ == ghosts_.size()) {
+        ghosts_.clear();  // keeps its capacity
+        ghosts_head_ = 0;
+      }
+      return;
+    }
+  }
+
+  /// Whether a delivery numbered `seq` reaches every member and no ghost
+  /// (no member added at or after it, no ghost), so that a delivery loop
+  /// may skip the checks. O(1).
+  bool all_current_at(std::uint64_t seq) const noexcept {
+    return newest_added_ < seq && ghosts_head_ == ghosts_.size();
   }
 
   /// Makes room for one more change (the log entry an erase() appends), so
@@ -141,9 +209,11 @@ class MemberSet {
     index_.erase(it);
     if (hole + 1 != members_.size()) {
       members_[hole] = std::move(members_.back());
+      added_[hole] = added_.back();
       index_.find(members_[hole].id)->second = hole;  // find, not []: never allocates
     }
     members_.pop_back();
+    added_.pop_back();
     log_change(id, nullptr);
     return true;
   }
@@ -151,7 +221,14 @@ class MemberSet {
   bool contains(ConnectionId id) const { return index_.count(id) != 0; }
   std::size_t size() const noexcept { return members_.size(); }
   bool empty() const noexcept { return members_.empty(); }
+  /// No member and no ghost.
+  bool vacant() const noexcept { return members_.empty() && ghosts_head_ == ghosts_.size(); }
   const Members& members() const noexcept { return members_; }
+  /// added()[i] is the number of the operation that added members()[i].
+  const std::vector<std::uint64_t>& added() const noexcept { return added_; }
+  /// The ghosts not yet dropped, oldest first.
+  const Ghost* ghosts_begin() const noexcept { return ghosts_.data() + ghosts_head_; }
+  const Ghost* ghosts_end() const noexcept { return ghosts_.data() + ghosts_.size(); }
 
   /// The members as base + changes, O(1) (the first call copies them once,
   /// O(N)). Throws std::bad_alloc (first call only) with nothing changed.
@@ -259,12 +336,42 @@ class MemberSet {
   }
 
   Members members_;
+  std::vector<std::uint64_t> added_;  // added_[i] is members_[i]'s
   std::unordered_map<ConnectionId, std::size_t> index_;
+  std::uint64_t newest_added_ = 0;    // the largest `added` ever inserted
+  std::vector<Ghost> ghosts_;         // in the order retired; [0, ghosts_head_) dropped
+  std::size_t ghosts_head_ = 0;
   std::shared_ptr<const Members> base_;  // null: no snapshot kept
   std::shared_ptr<ChangeLog> log_;       // changes since base_: [0, log_len_)
   std::size_t log_len_ = 0;
   Retired retired_;  // dropped by prepare_change(); empty while base_ is set
 };
+
+/// Calls Sender::send(payload) once on every member and ghost of `set` but
+/// `except` that the delivery numbered `seq` reaches (added before it, and
+/// for a ghost removed after it), then adds the results to `counters`.
+/// ActorPolicy's delivery loop, on the actor thread. When every member is
+/// current and there is no ghost (the usual case, with no backlog) it is
+/// detail::deliver's loop.
+inline void deliver_at(const MemberSet& set, const Payload& payload, ConnectionId except,
+                       std::uint64_t seq, StatsCounters& counters) {
+  if (set.all_current_at(seq)) {
+    deliver(set.members(), payload, except, counters);
+    return;
+  }
+  DeliveryTally tally;
+  const Members& members = set.members();
+  const std::uint64_t* const added = set.added().data();
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (members[i].id != except && added[i] < seq) tally.record(members[i].sender->send(payload));
+  }
+  for (const MemberSet::Ghost* g = set.ghosts_begin(); g != set.ghosts_end(); ++g) {
+    if (g->member.id != except && g->added < seq && seq < g->removed) {
+      tally.record(g->member.sender->send(payload));
+    }
+  }
+  tally.flush_into(counters);
+}
 
 /// Everything a registry knows, with the operations both policies share, so
 /// that ActorPolicy and MutexPolicy give the same answers by construction.
@@ -276,27 +383,40 @@ class MemberSet {
 /// std::size_t subscribers_after)` once per change, after the whole
 /// operation is applied, so what the handler sees is consistent with it.
 ///
+/// Logical removal (ActorPolicy): retire() and retire_subscription() end a
+/// connection, or one of its subscriptions, at a sequence number. Every
+/// query, count and later change (a new subscription of the same id to the
+/// same topic included) sees it gone at once; only deliveries numbered
+/// before the removal (send_target_at(), deliver_at()) still reach it, as
+/// a ghost in its sets. Each such removal is queued (its "retirement"), in
+/// the order applied, which is sequence order, and purge_one() makes the
+/// oldest one physical once the caller has applied every delivery numbered
+/// before it. MutexPolicy uses erase() and unsubscribe(), physical at once.
+///
 /// Ownership: owns one Sender reference and one Data per connection, and
-/// every topic; a topic with no member is erased at once.
+/// every topic; a topic with no member is erased at once (with no live
+/// member, it is gone for every query at once).
 ///
 /// Thread safety: Not thread-safe.
 template <class Data>
 class RegistryState {
  public:
-  /// Registers `id`; false if it exists already (never, with fresh ids).
-  /// Strong exception safety: on std::bad_alloc (or an exception from
-  /// Data's move assignment) the registry is as it was.
-  bool insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data) {
+  /// Registers `id`, live from the operation numbered `seq` (0: always);
+  /// false if it exists already (never, with fresh ids). Strong exception
+  /// safety: on std::bad_alloc (or an exception from Data's move
+  /// assignment) the registry is as it was.
+  bool insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data, std::uint64_t seq = 0) {
     auto [it, fresh] = connections_.try_emplace(id);
     if (!fresh) return false;
     try {
       it->second.data = std::move(data);
-      all_.insert(id, sender);
+      all_.insert(id, sender, seq);
     } catch (...) {
       connections_.erase(it);  // no ghost entry with a null Sender
       throw;
     }
     it->second.sender = std::move(sender);
+    it->second.added = seq;
     return true;
   }
 
@@ -305,11 +425,11 @@ class RegistryState {
   /// at the registry sees the change complete. Returns its Sender (null if
   /// `id` was unknown) so the caller can let it go outside any lock. Strong
   /// exception safety: the one allocation comes before any change. `emit`
-  /// must not throw.
+  /// must not throw. Physical at once (MutexPolicy).
   template <class Emit>
   std::shared_ptr<Sender> erase(ConnectionId id, Emit&& emit) {
     const auto it = connections_.find(id);
-    if (it == connections_.end()) return nullptr;
+    if (it == connections_.end() || it->second.removed != never) return nullptr;
     std::vector<std::size_t> left;
     left.reserve(it->second.topics.size());  // may throw: nothing changed yet
     all_.prepare_change();                   // so may these
@@ -330,17 +450,119 @@ class RegistryState {
     return sender;
   }
 
-  /// The Sender of `id`, or null.
-  const std::shared_ptr<Sender>* find(ConnectionId id) const {
+  /// Ends `id` logically at the operation numbered `seq` (ActorPolicy): it
+  /// leaves every topic it is in, then the registry, and then one leave per
+  /// topic is emitted, as erase() does; but it stays, retired, for the
+  /// deliveries numbered before `seq`, until purge_one() reaches this
+  /// retirement. False if `id` is unknown or already removed. Strong
+  /// exception safety: the one allocation comes first. `emit` must not throw.
+  template <class Emit>
+  bool retire(ConnectionId id, std::uint64_t seq, Emit&& emit) {
     const auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : &it->second.sender;
+    if (it == connections_.end() || it->second.removed != never) return false;
+    Connection& conn = it->second;
+    make_room_for_retirement();  // these may throw: nothing changed yet
+    all_.prepare_retire();
+    for (const std::string& name : conn.topics) {
+      const auto topic = topics_.find(name);
+      if (topic != topics_.end()) topic->second.prepare_retire();
+    }
+    for (const std::string& name : conn.topics) {
+      const auto topic = topics_.find(name);
+      if (topic != topics_.end() && topic->second.retire(id, seq) && topic->second.empty()) {
+        --live_topics_;
+      }
+    }
+    all_.retire(id, seq);
+    conn.removed = seq;
+    ++retired_connections_;
+    retirements_.push_back(Retirement{seq, id, true, std::string()});  // room made: no throw
+    for (const std::string& name : conn.topics) emit(name, id, false, subscriber_count(name));
+    return true;
   }
 
-  /// Every connection, for broadcast.
+  /// Ends `id`'s subscription to `name` logically at the operation numbered
+  /// `seq` (ActorPolicy), then emits the leave, as unsubscribe() does; the
+  /// membership stays, retired, for the publishes numbered before `seq`.
+  /// False if `id` is unknown, removed, or not subscribed. Strong exception
+  /// safety. `emit` must not throw.
+  template <class Emit>
+  bool retire_subscription(ConnectionId id, const std::string& name, std::uint64_t seq,
+                           Emit&& emit) {
+    const auto conn = connections_.find(id);
+    if (conn == connections_.end() || conn->second.removed != never) return false;
+    auto& names = conn->second.topics;
+    const auto mine = std::find(names.begin(), names.end(), name);
+    if (mine == names.end()) return false;
+    const auto topic = topics_.find(name);
+    if (topic == topics_.end()) return false;  // not reached: a subscription has its topic
+    make_room_for_retirement();  // these may throw: nothing changed yet
+    topic->second.prepare_retire();
+    Retirement retirement{seq, id, false, std::move(*mine)};  // moves: no throw
+    *mine = std::move(names.back());
+    names.pop_back();
+    if (topic->second.retire(id, seq) && topic->second.empty()) --live_topics_;
+    retirements_.push_back(std::move(retirement));
+    emit(topic->first, id, false, topic->second.size());
+    return true;
+  }
+
+  /// Whether a retirement waits for purge_one().
+  bool retiring() const noexcept { return retirements_head_ != retirements_.size(); }
+
+  /// The sequence number of the oldest retirement, or `never` if none waits.
+  std::uint64_t oldest_retirement() const noexcept {
+    return retiring() ? retirements_[retirements_head_].seq : never;
+  }
+
+  /// Makes the oldest retirement physical: its ghosts leave their sets (a
+  /// set left with no member and no ghost goes), and a retired connection
+  /// its entry. Returns the connection's Sender (null for a subscription)
+  /// for the caller to let go once the state is consistent again: its
+  /// destructor may call the registry. Call only if retiring(), once every
+  /// delivery numbered before oldest_retirement() has been made. noexcept.
+  std::shared_ptr<Sender> purge_one() noexcept {
+    Retirement& oldest = retirements_[retirements_head_];
+    std::shared_ptr<Sender> sender;
+    if (oldest.connection) {
+      const auto it = connections_.find(oldest.id);
+      if (it != connections_.end()) {
+        for (const std::string& name : it->second.topics) unlink(name, oldest.id, oldest.seq);
+        all_.drop_ghost(oldest.id, oldest.seq);
+        sender = std::move(it->second.sender);
+        connections_.erase(it);
+        --retired_connections_;
+      }
+    } else {
+      unlink(oldest.topic, oldest.id, oldest.seq);
+    }
+    if (++retirements_head_ == retirements_.size()) {
+      retirements_.clear();  // keeps its capacity
+      retirements_head_ = 0;
+    }
+    return sender;
+  }
+
+  /// The Sender of live `id`, or null.
+  const std::shared_ptr<Sender>* find(ConnectionId id) const {
+    const auto it = connections_.find(id);
+    return it == connections_.end() || it->second.removed != never ? nullptr : &it->second.sender;
+  }
+
+  /// The Sender of `id` for the delivery numbered `seq`: null unless `id`
+  /// was added before it and not removed before it (ActorPolicy).
+  const std::shared_ptr<Sender>* send_target_at(ConnectionId id, std::uint64_t seq) const {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) return nullptr;
+    const Connection& conn = it->second;
+    return conn.added < seq && seq < conn.removed ? &conn.sender : nullptr;
+  }
+
+  /// Every connection, for broadcast (retired ones as ghosts).
   const MemberSet& everyone() const noexcept { return all_; }
   MemberSet& everyone() noexcept { return all_; }
 
-  /// The subscribers of `topic`, or null if it has none.
+  /// The members of `topic`, or null if it has none (members or ghosts).
   const MemberSet* topic(const std::string& name) const {
     const auto it = topics_.find(name);
     return it == topics_.end() ? nullptr : &it->second;
@@ -350,26 +572,29 @@ class RegistryState {
     return it == topics_.end() ? nullptr : &it->second;
   }
 
-  /// Subscribes `id` to `name`, then emits the join; false if `id` is
-  /// unknown or already there. Strong exception safety: on std::bad_alloc
-  /// nothing changes (a topic created for it is erased again). `emit` must
-  /// not throw.
+  /// Subscribes `id` to `name` from the operation numbered `seq` (0:
+  /// always), then emits the join; false if `id` is unknown or removed, or
+  /// already there (a ghost of an earlier subscription does not count).
+  /// Strong exception safety: on
+  /// std::bad_alloc nothing changes (a topic created for it is erased
+  /// again). `emit` must not throw.
   template <class Emit>
-  bool subscribe(ConnectionId id, std::string name, Emit&& emit) {
+  bool subscribe(ConnectionId id, std::string name, Emit&& emit, std::uint64_t seq = 0) {
     const auto conn = connections_.find(id);
-    if (conn == connections_.end()) return false;
+    if (conn == connections_.end() || conn->second.removed != never) return false;
     auto& names = conn->second.topics;
     reserve_one(names);  // so the push_back below cannot throw
     auto [topic, created] = topics_.try_emplace(std::move(name));
     std::string mine;
     try {
       mine = topic->first;
-      if (!topic->second.insert(id, conn->second.sender)) return false;
+      if (!topic->second.insert(id, conn->second.sender, seq)) return false;
     } catch (...) {
       if (created) topics_.erase(topic);
       throw;
     }
     names.push_back(std::move(mine));
+    if (topic->second.size() == 1) ++live_topics_;
     emit(topic->first, id, true, topic->second.size());
     return true;
   }
@@ -377,11 +602,11 @@ class RegistryState {
   /// Unsubscribes `id` from `name` (erasing the topic if it is left empty),
   /// then emits the leave; false if it was not subscribed. O(topics of id).
   /// Strong exception safety (the one allocation, for a snapshot's log,
-  /// comes first); `emit` must not throw.
+  /// comes first); `emit` must not throw. Physical at once (MutexPolicy).
   template <class Emit>
   bool unsubscribe(ConnectionId id, const std::string& name, Emit&& emit) {
     const auto conn = connections_.find(id);
-    if (conn == connections_.end()) return false;
+    if (conn == connections_.end() || conn->second.removed != never) return false;
     auto& names = conn->second.topics;
     const auto mine = std::find(names.begin(), names.end(), name);
     if (mine == names.end()) return false;
@@ -400,23 +625,25 @@ class RegistryState {
     return true;
   }
 
-  /// The topics of `id` in the order erase() emits their leaves, or null
-  /// for an unknown id (for a caller that prepares its reports up front).
+  /// The topics of live `id` in the order erase() emits their leaves, or
+  /// null for an unknown or removed id (for a caller that prepares its
+  /// reports up front).
   const std::vector<std::string>* subscriptions(ConnectionId id) const {
     const auto conn = connections_.find(id);
-    return conn == connections_.end() ? nullptr : &conn->second.topics;
+    return conn == connections_.end() || conn->second.removed != never ? nullptr
+                                                                       : &conn->second.topics;
   }
 
-  /// The topics of `id`, sorted.
+  /// The topics of `id`, sorted (none for an unknown or removed id).
   std::vector<std::string> topics_of(ConnectionId id) const {
-    const auto conn = connections_.find(id);
-    if (conn == connections_.end()) return {};
-    std::vector<std::string> names = conn->second.topics;
-    std::sort(names.begin(), names.end());
-    return names;
+    const auto* names = subscriptions(id);
+    if (names == nullptr) return {};
+    std::vector<std::string> sorted = *names;
+    std::sort(sorted.begin(), sorted.end());
+    return sorted;
   }
 
-  /// The subscribers of `name`, ascending.
+  /// The live subscribers of `name`, ascending.
   std::vector<ConnectionId> subscribers(const std::string& name) const {
     std::vector<ConnectionId> ids;
     if (const MemberSet* set = topic(name)) {
@@ -427,18 +654,21 @@ class RegistryState {
     return ids;
   }
 
+  /// The live subscribers of `name`, counted.
   std::size_t subscriber_count(const std::string& name) const {
     const MemberSet* set = topic(name);
     return set ? set->size() : 0;
   }
 
-  std::size_t topic_count() const noexcept { return topics_.size(); }
-  std::size_t size() const noexcept { return connections_.size(); }
+  /// The topics with a live subscriber.
+  std::size_t topic_count() const noexcept { return live_topics_; }
+  /// The live connections.
+  std::size_t size() const noexcept { return connections_.size() - retired_connections_; }
 
-  /// `id`'s data, or null.
+  /// Live `id`'s data, or null.
   Data* data(ConnectionId id) {
     const auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : &it->second.data;
+    return it == connections_.end() || it->second.removed != never ? nullptr : &it->second.data;
   }
 
   /// Snapshots of topics that disappeared (MutexPolicy's), to be moved out
@@ -450,23 +680,62 @@ class RegistryState {
     topics_.clear();
     all_ = MemberSet();
     connections_.clear();
+    retirements_.clear();
+    retirements_head_ = 0;
+    retired_connections_ = 0;
+    live_topics_ = 0;
   }
 
  private:
   struct Connection {
     std::shared_ptr<Sender> sender;
     Data data;
-    std::vector<std::string> topics;  // names, as keys of topics_; few per connection
+    std::vector<std::string> topics;  // live subscriptions, as keys of topics_; few per connection
+    std::uint64_t added = 0;          // the number of the operation that added it,
+    std::uint64_t removed = never;    // and of the one that removed it (never: live)
   };
 
+  // A logical removal not yet made physical: of the connection `id` (and
+  // of the subscriptions it still had), or of its subscription to `topic`.
+  struct Retirement {
+    std::uint64_t seq;
+    ConnectionId id;
+    bool connection;
+    std::string topic;
+  };
+
+  // Makes room for one more retirement, so that the push_back after the
+  // change cannot throw: first by dropping the purged ones at the front
+  // (moves, no allocation) once they are half the vector, then by growth.
+  // Throws std::bad_alloc with nothing changed.
+  void make_room_for_retirement() {
+    if (retirements_head_ != 0 && 2 * retirements_head_ >= retirements_.size()) {
+      retirements_.erase(retirements_.begin(),
+                         retirements_.begin() + static_cast<std::ptrdiff_t>(retirements_head_));
+      retirements_head_ = 0;
+    }
+    reserve_one(retirements_);
+  }
+
+  // Drops the ghost of `id` retired at `seq` from topic `name`, erasing the
+  // topic if that leaves it vacant (ActorPolicy's purge; it keeps no
+  // snapshots, so there are none to retire).
+  void unlink(const std::string& name, ConnectionId id, std::uint64_t seq) noexcept {
+    const auto topic = topics_.find(name);
+    if (topic == topics_.end()) return;
+    topic->second.drop_ghost(id, seq);
+    if (topic->second.vacant()) topics_.erase(topic);
+  }
+
   // Takes `id` out of topic `name`, erasing the topic if it is left empty;
-  // returns the subscribers left.
+  // returns the subscribers left. Physical at once (MutexPolicy).
   std::size_t drop_member(const std::string& name, ConnectionId id) noexcept {
     const auto topic = topics_.find(name);
     if (topic == topics_.end()) return 0;
-    topic->second.erase(id);
+    if (!topic->second.erase(id)) return topic->second.size();
     const std::size_t left = topic->second.size();
-    if (left == 0) {
+    if (left == 0) --live_topics_;
+    if (topic->second.vacant()) {
       if (topic->second.holds_snapshot()) {  // room reserved by the caller
         auto snapshots = topic->second.take_snapshots();
         graveyard_.push_back(std::move(snapshots.first));
@@ -481,6 +750,11 @@ class RegistryState {
   std::vector<MemberSet::Retired> graveyard_;
   MemberSet all_;
   std::unordered_map<std::string, MemberSet> topics_;
+  std::size_t live_topics_ = 0;          // topics with a live member
+  std::size_t retired_connections_ = 0;  // entries of connections_ retired, not yet purged
+  // Retirements in the order applied (ascending seq); [0, head) are purged.
+  std::vector<Retirement> retirements_;
+  std::size_t retirements_head_ = 0;
 };
 
 }  // namespace wsreg::detail

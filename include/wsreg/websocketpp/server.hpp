@@ -1010,13 +1010,16 @@ class Server {
         // hybi00 (no Sec-WebSocket-Version) frames differently from RFC 6455.
         const bool frame_once =
             options_.frame_once && !con->get_request_header("Sec-WebSocket-Version").empty();
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          by_id_.reserve(by_id_.size() + 1);  // so the emplace below cannot throw
-        }
         auto sender = std::make_shared<detail::ConnectionSender<Connection>>(
             con, options_.max_buffered_bytes, detail::write_window_bytes(options_),
             options_.overflow_policy, frame_once, counters_);
+        // Registered under mutex_, so by_id_ (dropped_messages()) and the
+        // registry agree at every moment: add() never waits and calls
+        // nothing back (a lifecycle operation under either policy). by_id_'s
+        // node is made first, so nothing can fail after the add.
+        std::lock_guard<std::mutex> lock(mutex_);
+        by_id_.reserve(by_id_.size() + 1);
+        auto node = by_id_.extract(by_id_.emplace(no_connection, con).first);
         if (con->initial_data) {
           // The handshake handler's Data, moved into the registry entry.
           const std::shared_ptr<void> data = std::move(con->initial_data);
@@ -1024,18 +1027,12 @@ class Server {
         } else {
           id = registry_.add(std::move(sender));
         }
+        node.key() = id;
+        by_id_.insert(std::move(node));
+        con->wsreg_id.store(id, std::memory_order_release);
       } catch (...) {  // std::bad_alloc: never registered
         internal_error(*con);
         return;
-      }
-      con->wsreg_id.store(id, std::memory_order_release);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        try {
-          by_id_.emplace(id, con);
-        } catch (...) {  // the node allocation: dropped_messages(id) then says nullopt
-          detail::ServerCounters::bump(counters_->internal_errors);
-        }
       }
       if (retired_.load(std::memory_order_acquire)) {
         // The Server's destructor ran meanwhile (embedded, before its

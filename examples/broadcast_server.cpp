@@ -5,6 +5,7 @@
 // closed, and is sent {"dropped":N} (its running total) once it has caught up.
 // Usage: broadcast_server [--address 0.0.0.0] [--port 9002] [--threads 1]
 //                         [--policy actor|mutex] [--rate 10] [--overflow close|drop_newest]
+//                         [--tls-cert cert.pem --tls-key key.pem]
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -16,8 +17,8 @@
 
 #include "common/example_options.hpp"
 #include "common/periodic_thread.hpp"
+#include "common/make_server.hpp"
 #include "common/wait_for_signal.hpp"
-#include "wsreg/websocketpp/server.hpp"
 
 namespace {
 
@@ -37,41 +38,41 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args, d
   options.threads = args.threads;
   options.max_message_size = args.max_message_size;
   options.overflow_policy = overflow;
-  wsreg::wspp::Server<Policy> server(registry, options);
+  return examples::with_server(registry, args, options, [&](auto& server) {
+    // Under drop_newest: called on the connection's io thread once its queue
+    // has drained after it lost ticks (not once per lost tick), so the notice
+    // arrives right after the ticks it did get. A client can resynchronise.
+    server.set_drop_handler([&registry](wsreg::ConnectionId id, std::uint64_t dropped_total) {
+      nlohmann::ordered_json notice;
+      notice["dropped"] = dropped_total;
+      registry.send(id, wsreg::Payload::text(notice.dump()));
+    });
 
-  // Under drop_newest: called on the connection's io thread once its queue
-  // has drained after it lost ticks (not once per lost tick), so the notice
-  // arrives right after the ticks it did get. A client can resynchronise.
-  server.set_drop_handler([&registry](wsreg::ConnectionId id, std::uint64_t dropped_total) {
-    nlohmann::ordered_json notice;
-    notice["dropped"] = dropped_total;
-    registry.send(id, wsreg::Payload::text(notice.dump()));
+    server.set_message_handler([&registry](wsreg::ConnectionId, wsreg::Payload message) {
+      if (message.opcode() == wsreg::Opcode::text) registry.broadcast(std::move(message));
+    });
+
+    char rate[32];
+    std::snprintf(rate, sizeof rate, ", rate %g Hz", rate_hz);
+    if (!examples::listen_and_report(server, args, "broadcast_server", rate)) return 1;
+
+    const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate_hz));
+    examples::PeriodicThread ticker(period, [&registry](std::uint64_t seq) {
+      nlohmann::ordered_json tick;
+      tick["seq"] = seq;
+      tick["sent_ns"] = realtime_ns();
+      registry.broadcast(wsreg::Payload::text(tick.dump()));
+    });
+
+    signals.wait();
+    ticker.stop();
+    server.shutdown(std::chrono::seconds(5)).wait();
+    const auto stats = registry.stats();
+    std::printf("broadcast_server: stopped; %llu messages sent, %llu dropped\n",
+                static_cast<unsigned long long>(stats.messages_sent),
+                static_cast<unsigned long long>(stats.messages_dropped));
+    return 0;
   });
-
-  server.set_message_handler([&registry](wsreg::ConnectionId, wsreg::Payload message) {
-    if (message.opcode() == wsreg::Opcode::text) registry.broadcast(std::move(message));
-  });
-
-  char rate[32];
-  std::snprintf(rate, sizeof rate, ", rate %g Hz", rate_hz);
-  if (!examples::listen_and_report(server, args, "broadcast_server", rate)) return 1;
-
-  const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate_hz));
-  examples::PeriodicThread ticker(period, [&registry](std::uint64_t seq) {
-    nlohmann::ordered_json tick;
-    tick["seq"] = seq;
-    tick["sent_ns"] = realtime_ns();
-    registry.broadcast(wsreg::Payload::text(tick.dump()));
-  });
-
-  signals.wait();
-  ticker.stop();
-  server.shutdown(std::chrono::seconds(5)).wait();
-  const auto stats = registry.stats();
-  std::printf("broadcast_server: stopped; %llu messages sent, %llu dropped\n",
-              static_cast<unsigned long long>(stats.messages_sent),
-              static_cast<unsigned long long>(stats.messages_dropped));
-  return 0;
 }
 
 }  // namespace

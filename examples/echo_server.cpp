@@ -1,15 +1,15 @@
 // echo_server: echoes each message to its sender, opcode preserved, through
 // the registry.
 // Usage: echo_server [--address 0.0.0.0] [--port 9002] [--threads 1] [--policy actor|mutex]
-//                    [--max-message-size 1048576]
+//                    [--max-message-size 1048576] [--tls-cert cert.pem --tls-key key.pem]
 #include <chrono>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 
 #include "common/example_options.hpp"
+#include "common/make_server.hpp"
 #include "common/wait_for_signal.hpp"
-#include "wsreg/websocketpp/server.hpp"
 
 namespace {
 
@@ -19,21 +19,20 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args) {
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
   options.max_message_size = args.max_message_size;
-  wsreg::wspp::Server<Policy> server(registry, options);
+  return examples::with_server(registry, args, options, [&](auto& server) {
+    // The message arrives as a Payload that took websocketpp's buffer by
+    // move; the registry passes it on without copying.
+    server.set_message_handler([&registry](wsreg::ConnectionId id, wsreg::Payload message) {
+      registry.send(id, std::move(message));
+    });
 
-  // The message arrives as a Payload that took websocketpp's buffer by move;
-  // the registry passes it on without copying (websocketpp then frames a
-  // copy for the socket).
-  server.set_message_handler([&registry](wsreg::ConnectionId id, wsreg::Payload message) {
-    registry.send(id, std::move(message));
+    if (!examples::listen_and_report(server, args, "echo_server")) return 1;
+
+    signals.wait();
+    server.shutdown(std::chrono::seconds(5)).wait();
+    std::printf("echo_server: stopped\n");
+    return 0;
   });
-
-  if (!examples::listen_and_report(server, args, "echo_server")) return 1;
-
-  signals.wait();
-  server.shutdown(std::chrono::seconds(5)).wait();
-  std::printf("echo_server: stopped\n");
-  return 0;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // "NAME: TEXT".
 // Usage: token_server [--address 0.0.0.0] [--port 9002] [--threads 1] [--policy actor|mutex]
 //                     [--token NAME=TOKEN ...]   (default: alice=alice-token, bob=bob-token)
+//                     [--tls-cert cert.pem --tls-key key.pem]
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/example_options.hpp"
+#include "common/make_server.hpp"
 #include "common/wait_for_signal.hpp"
 #include "wsreg/websocketpp/handshake.hpp"
 #include "wsreg/websocketpp/server.hpp"
@@ -62,36 +64,37 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
   wspp::ServerOptions options;
   options.threads = args.threads;
   options.max_message_size = args.max_message_size;
-  wspp::Server<Policy, std::string> server(registry, options);
-  using Decision = wspp::HandshakeDecision<std::string>;
+  return examples::with_server(registry, args, options, [&](auto& server) {
+    using Decision = wspp::HandshakeDecision<std::string>;
 
-  // Runs on an io thread before anything is registered; reads only `tokens`.
-  server.set_handshake_handler([&tokens](const wspp::HandshakeRequest& request) {
-    const std::optional<std::string> token = bearer_token(request);
-    if (!token) {
-      return Decision::reject(401, "a bearer token is required\n")
-          .with_header("WWW-Authenticate", "Bearer realm=\"token_server\"");
-    }
-    const auto user = tokens.find(*token);
-    if (user == tokens.end()) {
-      return Decision::reject(401, "unknown token\n")
-          .with_header("WWW-Authenticate",
-                       "Bearer realm=\"token_server\", error=\"invalid_token\"");
-    }
-    return Decision::accept(user->second);
+    // Runs on an io thread before anything is registered; reads only `tokens`.
+    server.set_handshake_handler([&tokens](const wspp::HandshakeRequest& request) {
+      const std::optional<std::string> token = bearer_token(request);
+      if (!token) {
+        return Decision::reject(401, "a bearer token is required\n")
+            .with_header("WWW-Authenticate", "Bearer realm=\"token_server\"");
+      }
+      const auto user = tokens.find(*token);
+      if (user == tokens.end()) {
+        return Decision::reject(401, "unknown token\n")
+            .with_header("WWW-Authenticate",
+                         "Bearer realm=\"token_server\", error=\"invalid_token\"");
+      }
+      return Decision::accept(user->second);
+    });
+    server.set_message_handler([&registry](wsreg::ConnectionId id, wsreg::Payload message) {
+      if (message.opcode() != wsreg::Opcode::text) return;
+      const std::string name = registry.data(id).value_or("?");
+      registry.broadcast(wsreg::Payload::text(name + ": " + std::string(message.data())));
+    });
+
+    if (!examples::listen_and_report(server, args, "token_server")) return 1;
+
+    signals.wait();
+    server.shutdown(std::chrono::seconds(5)).wait();
+    std::printf("token_server: stopped\n");
+    return 0;
   });
-  server.set_message_handler([&registry](wsreg::ConnectionId id, wsreg::Payload message) {
-    if (message.opcode() != wsreg::Opcode::text) return;
-    const std::string name = registry.data(id).value_or("?");
-    registry.broadcast(wsreg::Payload::text(name + ": " + std::string(message.data())));
-  });
-
-  if (!examples::listen_and_report(server, args, "token_server")) return 1;
-
-  signals.wait();
-  server.shutdown(std::chrono::seconds(5)).wait();
-  std::printf("token_server: stopped\n");
-  return 0;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,21 +48,29 @@ struct ClientRecord {
 
 /// N client connections to one server, all on one io thread owned by the
 /// pool. Every operation is posted to that thread, so the test thread never
-/// touches websocketpp directly. Thread safety: the public members are
-/// thread-safe; handlers run on the pool's io thread.
-class ClientPool {
+/// touches websocketpp directly. `Config` is a websocketpp client config
+/// whose connection_base has `pool_index` (ClientConfig; tls_support.hpp
+/// has a TLS one). Thread safety: the public members are thread-safe;
+/// handlers run on the pool's io thread.
+template <class Config>
+class BasicClientPool {
  public:
-  using Client = websocketpp::client<ClientConfig>;
+  using Client = websocketpp::client<Config>;
 
-  ClientPool() : work_(io_.get_executor()) {
+  /// `configure`, if given, is called with the client endpoint once it is
+  /// initialised (a TLS pool sets its TLS init handler there).
+  explicit BasicClientPool(const std::function<void(Client&)>& configure = {})
+      : work_(io_.get_executor()) {
     client_.init_asio(&io_);
+    if (configure) configure(client_);
     client_.clear_access_channels(websocketpp::log::alevel::all);
     client_.clear_error_channels(websocketpp::log::elevel::all);
     client_.set_open_handler([this](websocketpp::connection_hdl h) {
       record(h).open = true;
       opened_.fetch_add(1);
     });
-    client_.set_message_handler([this](websocketpp::connection_hdl h, Client::message_ptr m) {
+    client_.set_message_handler([this](websocketpp::connection_hdl h,
+                                       typename Client::message_ptr m) {
       ClientRecord& r = record(h);
       {
         std::lock_guard<std::mutex> lock(r.mutex);
@@ -83,7 +92,7 @@ class ClientPool {
   }
 
   /// Stops the io thread; connections still open are dropped with it.
-  ~ClientPool() {
+  ~BasicClientPool() {
     work_.reset();
     io_.stop();
     thread_.join();
@@ -151,12 +160,15 @@ class ClientPool {
   // records_ and connections_ grow only in connect(), before the posted
   // work that uses the new entries runs.
   std::vector<std::unique_ptr<ClientRecord>> records_;
-  std::vector<Client::connection_ptr> connections_;
+  std::vector<typename Client::connection_ptr> connections_;
   std::atomic<std::size_t> opened_{0};
   std::atomic<std::size_t> ended_{0};
   std::atomic<std::size_t> messages_{0};
   std::thread thread_;
 };
+
+/// The plain ws:// pool most tests use.
+using ClientPool = BasicClientPool<ClientConfig>;
 
 }  // namespace wsreg_test
 

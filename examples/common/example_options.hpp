@@ -21,6 +21,11 @@ struct ServerArguments {
   std::size_t threads = 1;
   std::string policy = "actor";
   std::size_t max_message_size = 1024 * 1024;
+  std::string tls_cert;  ///< PEM certificate chain; with tls_key: serve wss:// and https://
+  std::string tls_key;   ///< PEM private key of tls_cert
+
+  /// Whether --tls-cert and --tls-key were given.
+  bool tls() const { return !tls_cert.empty(); }
 
   /// Adds the options to `app`, with their defaults shown in --help.
   void add_to(CLI::App& app) {
@@ -33,6 +38,13 @@ struct ServerArguments {
     app.add_option("--policy", policy, "registry policy: actor or mutex")
         ->check(CLI::IsMember({"actor", "mutex"}))
         ->capture_default_str();
+    auto* cert = app.add_option("--tls-cert", tls_cert,
+                                "PEM certificate chain: serve wss:// (and https://) instead of ws://")
+                     ->check(CLI::ExistingFile);
+    auto* key = app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")
+                    ->check(CLI::ExistingFile);
+    cert->needs(key);
+    key->needs(cert);
   }
 
   /// Adds --max-message-size (bytes; ServerOptions::max_message_size, past
@@ -61,7 +73,7 @@ inline bool parse_arguments(CLI::App& app, int argc, char** argv, int& exit_code
 }
 
 /// Listens on args.address:args.port. On success prints "NAME: listening on
-/// port N (policy P, threads T EXTRA)" to stdout, flushed, for scripts that
+/// port N (policy P, threads T[, tls]EXTRA)" to stdout, flushed, for scripts that
 /// wait for it, and returns true; on failure prints the error to stderr and
 /// returns false.
 template <class Server>
@@ -74,9 +86,9 @@ bool listen_and_report(Server& server, const ServerArguments& args, const char* 
                  static_cast<unsigned>(args.port), ec.message().c_str());
     return false;
   }
-  std::printf("%s: listening on port %u (policy %s, threads %zu%s)\n", name,
+  std::printf("%s: listening on port %u (policy %s, threads %zu%s%s)\n", name,
               static_cast<unsigned>(server.port()), args.policy.c_str(), args.threads,
-              extra.c_str());
+              args.tls() ? ", tls" : "", extra.c_str());
   std::fflush(stdout);
   return true;
 }

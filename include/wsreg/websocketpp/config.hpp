@@ -172,7 +172,8 @@ struct Config : ::websocketpp::config::asio {
 
 }  // namespace wsreg::wspp
 
-// RFC 6455 fixes to websocketpp 0.8.2's hybi13 processor for this Config.
+// RFC 6455 fixes to websocketpp 0.8.2's hybi13 processor, for this Config.
 #include "wsreg/websocketpp/detail/hybi13_fixes.hpp"
+WSREG_WSPP_HYBI13_FIXES(::wsreg::wspp::Config)
 
 #endif  // WSREG_WEBSOCKETPP_CONFIG_HPP

@@ -51,10 +51,35 @@
 #include "wsreg/websocketpp/server_stats.hpp"
 #include "wsreg/websocketpp/shutdown_future.hpp"
 
+namespace asio::ssl {
+class context;  // a TLS Server's context (wsreg/websocketpp/tls.hpp)
+}  // namespace asio::ssl
+
 namespace wsreg::wspp {
 
-/// A websocketpp 0.8.2 WebSocket server (plain TCP, standalone Asio) whose
-/// open connections are the members of a ConnectionRegistry.
+/// A TLS context shared by every connection of a TLS Server
+/// (wsreg/websocketpp/tls.hpp: make_tls_context, or the application's own).
+using TlsContextPtr = std::shared_ptr<asio::ssl::context>;
+
+namespace detail {
+// Whether a websocketpp endpoint is TLS: its transport has a TLS init handler.
+template <class Endpoint, class = void>
+struct IsTlsEndpoint : std::false_type {};
+template <class Endpoint>
+struct IsTlsEndpoint<Endpoint, std::void_t<decltype(&Endpoint::set_tls_init_handler)>>
+    : std::true_type {};
+}  // namespace detail
+
+/// A websocketpp 0.8.2 WebSocket server on standalone Asio, over plain TCP
+/// (`ConfigT` = Config, the default) or TLS (`ConfigT` = TlsConfig, from
+/// wsreg/websocketpp/tls.hpp; alias TlsServer), whose open connections are
+/// the members of a ConnectionRegistry.
+///
+/// `ConfigT` is the websocketpp config: Config, TlsConfig, or an
+/// application's config derived from one of them (which must then expand
+/// WSREG_WSPP_HYBI13_FIXES for itself, see hybi13_fixes.hpp). Everything
+/// below holds for both transports; over TLS each connection encrypts its
+/// own bytes, while a broadcast is still framed once (frame_once).
 ///
 /// What it does: a connection is added to the registry when its WebSocket
 /// opens (never before: a failed or refused handshake leaves no entry) and
@@ -96,7 +121,7 @@ namespace wsreg::wspp {
 /// Thread safety: Distinct objects: Safe. Shared objects: Unsafe, except
 /// shutdown(), async_shutdown(), stats(), port() and the accessors, which are
 /// thread-safe. Set handlers before listen().
-template <class Policy, class Data = std::monostate>
+template <class Policy, class Data = std::monostate, class ConfigT = Config>
 class Server {
  public:
   /// The registry type: `Data` is the per-connection data; a new connection
@@ -111,7 +136,10 @@ class Server {
   /// exists in the registry, and decides (see set_handshake_handler).
   using HandshakeHandler = std::function<Decision(const HandshakeRequest&)>;
   /// The websocketpp endpoint type, for settings the Server does not wrap.
-  using Endpoint = ::websocketpp::server<Config>;
+  using Endpoint = ::websocketpp::server<ConfigT>;
+  /// Whether this Server speaks TLS (wss://): ConfigT's transport is
+  /// websocketpp's asio_tls.
+  static constexpr bool is_tls = detail::IsTlsEndpoint<Endpoint>::value;
   /// Called with the sender's id and the message: its bytes (moved, not
   /// copied, out of websocketpp's buffer) and its opcode, ready to pass on to
   /// ConnectionRegistry::send or broadcast as it is. A text message is valid
@@ -138,7 +166,9 @@ class Server {
   /// websocketpp's Asio transport cannot be initialised.
   explicit Server(Registry& registry, ServerOptions options = {})
       : owned_io_(std::make_unique<asio::io_context>()),
-        core_(std::make_shared<Core>(registry, *owned_io_, std::move(options))) {}
+        core_(std::make_shared<Core>(registry, *owned_io_, std::move(options), nullptr)) {
+    static_assert(!is_tls, "a TLS Server needs its TLS context: Server(registry, tls, options)");
+  }
 
   /// A server on an io_context the application runs. The Server starts no
   /// thread; the application must keep running `io` until the shutdown has
@@ -146,7 +176,31 @@ class Server {
   /// has run), then destroy the Server, then may stop `io`. Throws as the
   /// other constructor.
   Server(Registry& registry, asio::io_context& io, ServerOptions options = {})
-      : core_(std::make_shared<Core>(registry, io, std::move(options))) {}
+      : core_(std::make_shared<Core>(registry, io, std::move(options), nullptr)) {
+    static_assert(!is_tls, "a TLS Server needs its TLS context: Server(registry, io, tls, options)");
+  }
+
+  /// A TLS Server (ConfigT = TlsConfig) with its own io_context, as the
+  /// first constructor. `tls` is the context every connection's TLS session
+  /// is made from (certificate chain, private key, protocol versions):
+  /// make_tls_context(TlsOptions) builds one, or pass the application's own.
+  /// The TLS handshake counts against ServerOptions::handshake_timeout; a
+  /// client whose TLS handshake fails (plain HTTP or garbage sent to the TLS
+  /// port) loses its socket alone and is counted in
+  /// ServerStats::tls_handshake_failures. Throws std::invalid_argument if
+  /// `tls` is null, else as the first constructor.
+  Server(Registry& registry, TlsContextPtr tls, ServerOptions options = {})
+      : owned_io_(std::make_unique<asio::io_context>()),
+        core_(std::make_shared<Core>(registry, *owned_io_, std::move(options), std::move(tls))) {
+    static_assert(is_tls, "a TLS context is for a TLS Server: Server<Policy, Data, TlsConfig>");
+  }
+
+  /// A TLS Server on an io_context the application runs; as the second
+  /// constructor, with `tls` as in the third.
+  Server(Registry& registry, asio::io_context& io, TlsContextPtr tls, ServerOptions options = {})
+      : core_(std::make_shared<Core>(registry, io, std::move(options), std::move(tls))) {
+    static_assert(is_tls, "a TLS context is for a TLS Server: Server<Policy, Data, TlsConfig>");
+  }
 
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -346,9 +400,10 @@ class Server {
   // lives until the last of them is gone.
   class Core : public std::enable_shared_from_this<Core> {
    public:
-    Core(Registry& registry, asio::io_context& io, ServerOptions options)
+    Core(Registry& registry, asio::io_context& io, ServerOptions options, TlsContextPtr tls)
         : registry_(registry),
           options_(checked(std::move(options))),
+          tls_(std::move(tls)),
           io_(io),
           strand_(asio::make_strand(io_)),
           accept_timer_(io_),
@@ -458,6 +513,7 @@ class Server {
 
     Registry& registry_;
     const ServerOptions options_;
+    const TlsContextPtr tls_;  // null for a plain Server
     asio::io_context& io_;
     Endpoint endpoint_;
     std::atomic<std::uint16_t> port_{0};
@@ -510,6 +566,12 @@ class Server {
       std::error_code ec;
       endpoint_.init_asio(&io_, ec);
       if (ec) throw std::system_error(ec, "wsreg: websocketpp init_asio");
+      if constexpr (is_tls) {
+        if (!tls_) throw std::invalid_argument("wsreg: a TLS Server needs a TLS context");
+        // websocketpp asks for the context once per connection, at
+        // get_connection(); every connection shares this one.
+        endpoint_.set_tls_init_handler([tls = tls_](Hdl) { return tls; });
+      }
       endpoint_.set_reuse_addr(true);
       endpoint_.clear_access_channels(::websocketpp::log::alevel::all);
       endpoint_.clear_error_channels(::websocketpp::log::elevel::all);
@@ -1055,6 +1117,12 @@ class Server {
       if (id == no_connection) {  // never registered, or taken by retire()
         if (failed && con->accepted && !con->rejected && !con->opened.load()) {
           detail::ServerCounters::bump(counters_->handshakes_failed);
+          if constexpr (is_tls) {
+            namespace socket = ::websocketpp::transport::asio::socket;
+            if (con->get_ec() == socket::make_error_code(socket::error::tls_handshake_failed)) {
+              detail::ServerCounters::bump(counters_->tls_handshake_failures);
+            }
+          }
         }
         return;
       }
@@ -1215,6 +1283,20 @@ class Server {
       namespace error = ::websocketpp::error;
       const auto now = con->get_state();
       if (now == state::closed) return;
+      if constexpr (is_tls) {
+        // A TLS handshake in progress is an operation on the socket that
+        // websocketpp's terminate (an async TLS shutdown) would not end:
+        // cancel the socket's operations first, as websocketpp's own
+        // handshake timers do.
+        const bool ends_handshake =
+            (requests & (request_terminate | request_shutdown_close)) ||
+            ((requests & request_handshake_timeout) &&
+             !con->upgrading.load(std::memory_order_acquire));
+        if (now == state::connecting && ends_handshake) {
+          std::error_code ignored;
+          con->get_raw_socket().cancel(ignored);
+        }
+      }
       if (requests & request_terminate) {
         con->terminate(error::make_error_code(error::close_handshake_timeout));
         return;

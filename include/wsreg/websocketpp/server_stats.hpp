@@ -74,6 +74,11 @@ struct ServerStats {
   /// did not offer, a status outside 400-599, a bad header name). Also
   /// counted in handshakes_rejected; that connection only is refused.
   std::uint64_t handshake_handler_errors = 0;
+  /// TLS Server only: connections whose TLS handshake failed (a client that
+  /// speaks plain HTTP or garbage to the TLS port, no shared protocol
+  /// version or cipher, a bad certificate on the client's side). Also
+  /// counted in handshakes_failed; that socket only is closed.
+  std::uint64_t tls_handshake_failures = 0;
 };
 
 /// Renders `stats` in the Prometheus text exposition format 0.0.4, one
@@ -85,8 +90,8 @@ struct ServerStats {
 /// wsreg_accept_backoffs_total, wsreg_handler_exceptions_total,
 /// wsreg_internal_errors_total, wsreg_protocol_closes_total{code="1002"|"1007"|"1009"}
 /// (1009 is the same count as wsreg_oversize_closes_total), and
-/// wsreg_pongs_skipped_total, wsreg_handshake_timeouts_total and
-/// wsreg_handshake_handler_errors_total.
+/// wsreg_pongs_skipped_total, wsreg_handshake_timeouts_total,
+/// wsreg_handshake_handler_errors_total and wsreg_tls_handshake_failures_total.
 /// Thread-safe (a pure function). Throws std::bad_alloc only.
 inline std::string prometheus_text(const ServerStats& stats) {
   using wsreg::detail::append_metric;
@@ -151,6 +156,10 @@ inline std::string prometheus_text(const ServerStats& stats) {
                 "Handshakes answered 500 because the handshake handler threw or gave an "
                 "unusable decision.",
                 stats.handshake_handler_errors);
+  append_metric(out, "wsreg_tls_handshake_failures_total", "counter",
+                "TLS Server: connections whose TLS handshake failed (plain HTTP or garbage "
+                "sent to the TLS port, no common protocol or cipher).",
+                stats.tls_handshake_failures);
   return out;
 }
 

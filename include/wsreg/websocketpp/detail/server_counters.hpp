@@ -29,6 +29,7 @@ struct ServerCounters {
   std::atomic<std::uint64_t> protocol_error_closes{0};
   std::atomic<std::uint64_t> invalid_payload_closes{0};
   std::atomic<std::uint64_t> handshake_timeouts{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
   std::atomic<std::uint64_t> pongs_skipped{0};
   std::atomic<std::uint64_t> handshake_handler_errors{0};
 
@@ -64,6 +65,7 @@ struct ServerCounters {
     s.protocol_error_closes = protocol_error_closes.load(std::memory_order_relaxed);
     s.invalid_payload_closes = invalid_payload_closes.load(std::memory_order_relaxed);
     s.handshake_timeouts = handshake_timeouts.load(std::memory_order_relaxed);
+    s.tls_handshake_failures = tls_handshake_failures.load(std::memory_order_relaxed);
     s.pongs_skipped = pongs_skipped.load(std::memory_order_relaxed);
     s.handshake_handler_errors = handshake_handler_errors.load(std::memory_order_relaxed);
     return s;

@@ -2,6 +2,8 @@
 #ifndef WSREG_WEBSOCKETPP_SERVER_HPP
 #define WSREG_WEBSOCKETPP_SERVER_HPP
 
+#include "wsreg/websocketpp/detail/cxx_check.hpp"  // first: websocketpp 0.8.2 is C++17 only
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>

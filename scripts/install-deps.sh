@@ -8,6 +8,8 @@ packages=(
   cmake make g++
   libasio-dev          # standalone Asio 1.22.1
   libwebsocketpp-dev   # websocketpp 0.8.2
+  libssl-dev           # OpenSSL: wsreg::websocketpp links it (websocketpp's TLS transport)
+  zlib1g-dev           # zlib: wsreg::websocketpp links it (permessage-deflate)
   catch2               # Catch2 2.13.10 (tests)
   libcli11-dev         # CLI11 (command-line arguments of examples and tools)
   nlohmann-json3-dev   # nlohmann/json (load client report, tests that read it)

@@ -1,25 +1,40 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that wsreg's build, tests, examples and
-# benchmarks need, when one is missing. Idempotent: does nothing when all are present.
-# As root it runs apt-get; otherwise it prints the command to run and exits 1.
+# Installs the Debian 12 packages that wsreg needs, when one is missing.
+# Idempotent: does nothing when all are present. As root it runs apt-get;
+# otherwise it prints the command to run and exits 1.
+#   scripts/install-deps.sh        everything: build, tests, examples, benchmarks
+#   scripts/install-deps.sh demo   only what `make demo` builds and runs
 set -euo pipefail
 
-packages=(
+# What make demo needs: broadcast_server, the load client, and the demo
+# script's jq and curl.
+demo_packages=(
   cmake make g++
   libasio-dev          # standalone Asio 1.22.1
   libwebsocketpp-dev   # websocketpp 0.8.2
-  catch2               # Catch2 2.13.10 (tests)
+  libssl-dev           # OpenSSL: wsreg::websocketpp links it (websocketpp's TLS transport)
+  zlib1g-dev           # zlib: wsreg::websocketpp links it (permessage-deflate)
   libcli11-dev         # CLI11 (command-line arguments of examples and tools)
   nlohmann-json3-dev   # nlohmann/json (load client report, tests that read it)
+  jq                   # reads the load client's JSON report in scripts/demo.sh
+  curl                 # scripts/demo.sh reads /metrics
+)
+# The rest of the build: tests, e2e tests, sanitizers, benchmarks.
+more_packages=(
+  catch2               # Catch2 2.13.10 (tests)
   chromium             # Debian's Chromium: the browser of the chat e2e test (tests/e2e)
   nodejs               # Node.js: runs the e2e tests (tests/e2e)
   npm                  # installs their npm modules (scripts/install-npm-deps.sh)
-  jq                   # reads the load client's JSON report in scripts/demo.sh
-  curl                 # scripts/demo.sh reads /metrics
   libtsan2 libasan8 libubsan1  # sanitizer runtimes for make check
   libbenchmark-dev     # Google Benchmark (benchmarks/inproc)
   gnuplot-nox          # plots of make bench (docs/img)
 )
+
+case "${1:-all}" in
+  demo) packages=("${demo_packages[@]}") ;;
+  all) packages=("${demo_packages[@]}" "${more_packages[@]}") ;;
+  *) echo "usage: $0 [all|demo]" >&2; exit 2 ;;
+esac
 
 # These two count as present when their command is: a Node.js from elsewhere
 # will do (NodeSource's nodejs package bundles npm and conflicts with

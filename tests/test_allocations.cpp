@@ -151,7 +151,7 @@ struct Fixture {
     registry.publish(topic, Payload::text("warm-up"));
     armer_id = registry.add(armer);
     disarmer_id = registry.add(disarmer);
-    registry.set_presence_handler([this](const wsreg::PresenceEvent& e) {
+    registry.set_presence_handler([this](const wsreg::PresenceEvent<std::string>& e) {
       (e.joined ? joins : leaves).fetch_add(1);
     });
     registry.flush();

@@ -487,6 +487,55 @@ TEMPLATE_LIST_TEST_CASE(
                                              {"early", c, false, 0}});
 }
 
+TEMPLATE_LIST_TEST_CASE(
+    "a presence event carries the connection's data, and a leave by removal its last data",
+    "[presence][data]", registry_policies) {
+  ConnectionRegistry<TestType, std::string> registry;
+  const ConnectionId ann = registry.add(std::make_shared<RecordingSender>(), "ann");
+  const ConnectionId bob = registry.add(std::make_shared<RecordingSender>(), "bob");
+
+  struct Seen {
+    std::string topic;
+    ConnectionId id;
+    bool joined;
+    std::string data;
+    bool still_registered;  // registry.data(id) from inside the handler
+    bool operator==(const Seen& o) const {
+      return topic == o.topic && id == o.id && joined == o.joined && data == o.data &&
+             still_registered == o.still_registered;
+    }
+  };
+  // This mutex synchronizes all access to seen (the handler runs on the
+  // actor thread under ActorPolicy).
+  std::mutex mutex;
+  std::vector<Seen> seen;
+  registry.set_presence_handler([&](const wsreg::PresenceEvent<std::string>& e) {
+    const bool registered = registry.data(e.id).has_value();
+    std::lock_guard<std::mutex> lock(mutex);
+    seen.push_back(Seen{std::string(e.topic), e.id, e.joined, e.data, registered});
+  });
+
+  registry.subscribe(ann, "chat");
+  registry.subscribe(bob, "chat");
+  registry.subscribe(bob, "news");
+  registry.set_data(ann, "ann 2");
+  registry.unsubscribe(ann, "chat");
+  registry.update_data(bob, [](std::string& d) { d += " (away)"; });
+  registry.remove(bob);  // leaves chat and news: each leave names bob, who is gone
+  settle(registry);
+
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(seen.size() == 6);
+  CHECK(seen[0] == Seen{"chat", ann, true, "ann", true});
+  CHECK(seen[1] == Seen{"chat", bob, true, "bob", true});
+  CHECK(seen[2] == Seen{"news", bob, true, "bob", true});
+  CHECK(seen[3] == Seen{"chat", ann, false, "ann 2", true});
+  // The order of a removal's leaves is the order of its topics in the state.
+  const bool chat_first = seen[4].topic == "chat";
+  CHECK(seen[chat_first ? 4 : 5] == Seen{"chat", bob, false, "bob (away)", false});
+  CHECK(seen[chat_first ? 5 : 4] == Seen{"news", bob, false, "bob (away)", false});
+}
+
 TEMPLATE_LIST_TEST_CASE("the presence handler may call back into the registry without deadlock",
                         "[presence]", registry_policies) {
   struct Seen {
@@ -503,7 +552,7 @@ TEMPLATE_LIST_TEST_CASE("the presence handler may call back into the registry wi
 
   // On a join of "room": welcomes the newcomer with a publish to the room
   // and subscribes it to "echo" too; on every "room" event, reads back.
-  registry.set_presence_handler([&](const PresenceEvent& e) {
+  registry.set_presence_handler([&](const PresenceEvent<>& e) {
     if (e.topic != "room") return;
     const std::string topic(e.topic);
     if (e.joined) {
@@ -567,7 +616,7 @@ TEMPLATE_LIST_TEST_CASE(
   std::mutex mutex;
   std::vector<View> views;
   ConnectionRegistry<TestType> registry;  // after what its handler uses, so it goes first
-  registry.set_presence_handler([&](const PresenceEvent& e) {
+  registry.set_presence_handler([&](const PresenceEvent<>& e) {
     const std::string topic(e.topic);
     const Strings mine = registry.topics_of(e.id);
     const Ids members = registry.subscribers(topic);
@@ -619,7 +668,7 @@ TEMPLATE_LIST_TEST_CASE("an empty presence handler stops the reports", "[presenc
   registry.flush();
   REQUIRE(first->entries().size() == 1);
 
-  registry.set_presence_handler(wsreg::PresenceHandler{});
+  registry.set_presence_handler(wsreg::PresenceHandler<>{});
   registry.subscribe(ids[1], "x");
   registry.unsubscribe(ids[0], "x");
   registry.remove(ids[1]);
@@ -641,7 +690,7 @@ TEMPLATE_LIST_TEST_CASE("a throwing presence handler breaks nothing", "[presence
                         registry_policies) {
   ConnectionRegistry<TestType> registry;
   auto calls = std::make_shared<std::atomic<int>>(0);
-  registry.set_presence_handler([calls](const PresenceEvent&) {
+  registry.set_presence_handler([calls](const PresenceEvent<>&) {
     calls->fetch_add(1);
     throw std::runtime_error("presence handler failure");
   });

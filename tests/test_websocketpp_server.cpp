@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include <asio/connect.hpp>
 #include <asio/read.hpp>
@@ -28,17 +29,28 @@ namespace {
 
 using wsreg_test::url_of;
 
-// One plain HTTP GET on a fresh TCP connection; returns the whole response.
-std::string http_get(std::uint16_t port, const std::string& path) {
+// One plain HTTP request on a fresh TCP connection; returns the whole response.
+std::string http_request(std::uint16_t port, const std::string& method, const std::string& path) {
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  const std::string request = method + " " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
   asio::write(socket, asio::buffer(request));
   std::string response;
   std::error_code ec;
   asio::read(socket, asio::dynamic_buffer(response), ec);  // until the server closes
   return response;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+  return http_request(port, "GET", path);
+}
+
+// The response's head (status line and headers), up to the blank line.
+std::string head_of(const std::string& response) {
+  return response.substr(0, response.find("\r\n\r\n") + 2);
 }
 
 }  // namespace
@@ -132,6 +144,93 @@ TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
   CHECK(metrics.find("\nwsreg_messages_dropped_total 0\n") != std::string::npos);
 
   CHECK(http_get(server.port(), "/other").rfind("HTTP/1.1 404", 0) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("an HTTP handler's status, Content-Type and extra headers reach the client",
+                        "[websocketpp][integration][http]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.set_http_handler([](const wsreg::wspp::HttpRequest& req, wsreg::wspp::HttpResponse& res) {
+    if (req.target != "/page") return false;
+    if (req.method != "GET") {
+      res.status = 405;
+      res.with_header("Allow", "GET");
+      res.body = "use GET\n";
+      return true;
+    }
+    res.content_type = "text/html; charset=utf-8";
+    res.body = "<p>page</p>";
+    res.with_header("Cache-Control", "no-cache").with_header("X-Content-Type-Options", "nosniff");
+    return true;
+  });
+  server.listen("127.0.0.1", 0);
+
+  const std::string page = http_get(server.port(), "/page");
+  const std::string head = head_of(page);
+  CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(head.find("\r\nContent-Type: text/html; charset=utf-8\r\n") != std::string::npos);
+  CHECK(head.find("\r\nCache-Control: no-cache\r\n") != std::string::npos);
+  CHECK(head.find("\r\nX-Content-Type-Options: nosniff\r\n") != std::string::npos);
+  CHECK(page.substr(page.size() - 11) == "<p>page</p>");
+
+  const std::string posted = http_request(server.port(), "POST", "/page");
+  CHECK(posted.rfind("HTTP/1.1 405", 0) == 0);
+  CHECK(head_of(posted).find("\r\nAllow: GET\r\n") != std::string::npos);
+  CHECK(server.stats().handler_exceptions == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("another method than GET on metrics_path gets 405 with Allow: GET",
+                        "[websocketpp][integration][http][metrics]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.listen("127.0.0.1", 0);
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    const std::string response = http_request(server.port(), method, "/metrics");
+    INFO(method << ": " << response);
+    CHECK(response.rfind("HTTP/1.1 405", 0) == 0);
+    CHECK(head_of(response).find("\r\nAllow: GET\r\n") != std::string::npos);
+    CHECK(response.find("wsreg_connections") == std::string::npos);
+  }
+  CHECK(http_request(server.port(), "POST", "/other").rfind("HTTP/1.1 404", 0) == 0);
+  CHECK(http_get(server.port(), "/metrics").rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("a response header that cannot be sent safely answers 500, counted",
+                        "[websocketpp][integration][http]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.set_http_handler([](const wsreg::wspp::HttpRequest& req, wsreg::wspp::HttpResponse& res) {
+    if (req.target == "/split") res.with_header("X-Note", "a\r\nSet-Cookie: evil=1");
+    if (req.target == "/name") res.with_header("Bad Name", "x");
+    res.body = "should not be sent";
+    return true;
+  });
+  server.listen("127.0.0.1", 0);
+
+  const std::string split = http_get(server.port(), "/split");
+  CHECK(split.rfind("HTTP/1.1 500", 0) == 0);
+  CHECK(split.find("evil") == std::string::npos);
+  CHECK(split.find("should not be sent") == std::string::npos);
+  const std::string name = http_get(server.port(), "/name");
+  CHECK(name.rfind("HTTP/1.1 500", 0) == 0);
+  CHECK(name.find("Bad Name") == std::string::npos);
+  CHECK(server.stats().handler_exceptions == 2);
+  CHECK(http_get(server.port(), "/fine").rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("class template argument deduction gives Server<Policy, Data> from the "
+                        "registry",
+                        "[websocketpp][ctad]", registry_policies) {
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server owning(registry);
+  STATIC_REQUIRE(std::is_same_v<decltype(owning), wsreg::wspp::Server<TestType>>);
+
+  ConnectionRegistry<TestType, std::string> named;
+  asio::io_context io;
+  wsreg::wspp::Server embedded(named, io, wsreg::wspp::ServerOptions{});
+  STATIC_REQUIRE(std::is_same_v<decltype(embedded), wsreg::wspp::Server<TestType, std::string>>);
+  CHECK(&embedded.registry() == &named);
+  CHECK(&embedded.io_context() == &io);
 }
 
 TEMPLATE_LIST_TEST_CASE("shutdown closes every connection with 1001 and completes",

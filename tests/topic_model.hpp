@@ -260,9 +260,10 @@ class PresenceLog {
     }
   };
 
-  /// A handler that appends to `log`, keeping it alive as long as it is held.
-  static wsreg::PresenceHandler handler(std::shared_ptr<PresenceLog> log) {
-    return [log = std::move(log)](const wsreg::PresenceEvent& e) {
+  /// A handler that appends to `log`, keeping it alive as long as it is
+  /// held; for a registry of any Data (it converts to PresenceHandler<Data>).
+  static auto handler(std::shared_ptr<PresenceLog> log) {
+    return [log = std::move(log)](const auto& e) {
       std::lock_guard<std::mutex> lock(log->mutex_);
       log->entries_.push_back(Entry{std::string(e.topic), e.id, e.joined, e.subscribers});
     };

@@ -3,7 +3,7 @@
 #define WSREG_EXAMPLES_CHAT_CHAT_HPP
 
 #include <algorithm>
-#include <map>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,20 +35,27 @@ struct ChatUser {
 /// announces every join and leave, however it happened, to the room with a
 /// "joined" or "left" frame and the room's new member list.
 ///
-/// The member lists come from a directory this class keeps (room -> id ->
-/// nick), updated by the presence handler alone. Why not ask the registry
-/// (subscribers() plus data()) each time: under MutexPolicy the handler runs
-/// after a removal has already destroyed the leaver's data, so a "left"
-/// frame could not name the leaver; and a list read and sent outside one
-/// lock could overtake a newer one on its way to a client.
+/// Names come from the registry alone: a presence event carries the
+/// connection's ChatUser (a leave by a closed connection its last one, so
+/// the "left" frame names the leaver), and a member list is the room's
+/// subscribers() with each one's data(). The presence handler publishes
+/// under mutex_, so the lists reach every client in the order of the
+/// changes and the last one a client gets is current. A "members" request
+/// cannot read the registry under mutex_ (under ActorPolicy that waits for
+/// the actor, whose presence handler may be waiting for mutex_), so it reads
+/// outside it and sends only if the room's stamp (bumped under mutex_ by
+/// every change) did not move meanwhile; otherwise it reads again.
 ///
 /// Threads: on_message() runs on the server's io threads (one connection's
 /// messages one at a time, in order). on_presence() runs on ActorPolicy's
 /// actor thread, or under MutexPolicy on the io thread whose call changed
 /// the membership. Under ActorPolicy, on_message() calls registry members
-/// that wait for the actor (topics_of, data, flush); it never waits for the
-/// actor while holding mutex_, which the actor's presence handler takes, so
-/// the two cannot deadlock.
+/// that wait for the actor (topics_of, subscribers, data, flush); it never
+/// waits for the actor while holding mutex_, which the actor's presence
+/// handler takes, so the two cannot deadlock. The presence handler's
+/// queries answer at once on the actor thread; under MutexPolicy they take
+/// the registry's lock inside mutex_, never the other way round (the
+/// handler runs after the registry released its lock).
 ///
 /// Thread safety: Distinct objects: Safe. Shared objects: Safe.
 template <class Policy>
@@ -59,7 +66,8 @@ class ChatRooms {
   /// Installs the presence handler on `registry`, which must outlive this
   /// object. Construct it before the server starts listening.
   explicit ChatRooms(Registry& registry) : registry_(registry) {
-    registry_.set_presence_handler([this](const wsreg::PresenceEvent& e) { on_presence(e); });
+    registry_.set_presence_handler(
+        [this](const wsreg::PresenceEvent<ChatUser>& e) { on_presence(e); });
   }
 
   /// Removes the presence handler and waits until the actor has applied
@@ -127,55 +135,61 @@ class ChatRooms {
     // (and so run their presence events) first, so that a join followed by
     // "members" lists the joiner.
     registry_.flush();
-    std::lock_guard<std::mutex> lock(mutex_);
-    registry_.send(id, members_frame(list.room, nicks_in(list.room)));  // under mutex_: see on_presence
+    for (;;) {
+      const std::uint64_t before = stamp_of(list.room);
+      std::vector<std::string> nicks = nicks_in(list.room);  // may wait for the actor: no lock
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = stamps_.find(list.room);
+      const std::uint64_t after = it == stamps_.end() ? 0 : it->second;
+      // Unchanged since before the read: no newer list can have gone out.
+      // (A room absent both times could have come and gone in between:
+      // then only an empty list is certainly current.)
+      if (before == after && (after != 0 || nicks.empty())) {
+        registry_.send(id, members_frame(list.room, nicks));  // under mutex_: see on_presence
+        return;
+      }
+    }
   }
 
-  // Every join and leave of every room. Updates the directory and tells the
-  // room, both under mutex_: so every client receives a room's member lists
-  // in the order of the changes, and the last list it gets is the current
-  // one. This sends while holding a lock, which the library otherwise
-  // avoids; here it is what keeps the lists in order, and it is cheap:
-  // send() and publish() only queue (under ActorPolicy for the actor,
-  // under MutexPolicy on each connection's write queue, which never blocks).
-  void on_presence(const wsreg::PresenceEvent& event) {
+  // Every join and leave of every room: tells the room, under mutex_, so
+  // every client receives a room's member lists in the order of the
+  // changes, and the last list it gets is the current one. This sends while
+  // holding a lock, which the library otherwise avoids; here it is what
+  // keeps the lists in order, and it is cheap: publish() only queues (under
+  // ActorPolicy for the actor, under MutexPolicy on each connection's write
+  // queue, which never blocks).
+  void on_presence(const wsreg::PresenceEvent<ChatUser>& event) {
     const std::string room(event.topic);
-    // A join reads the joiner's nick from the registry. (ActorPolicy: this
-    // runs on the actor thread, where data() answers at once.)
-    std::string nick;
-    if (event.joined) {
-      const std::optional<ChatUser> user = registry_.data(event.id);
-      if (!user) return;  // already gone; its leave follows
-      nick = user->nick;
-    }
-
     std::lock_guard<std::mutex> lock(mutex_);
-    auto& members = directory_[room];
-    if (event.joined) {
-      members[event.id] = nick;
-    } else {
-      const auto member = members.find(event.id);
-      if (member == members.end()) return;
-      nick = std::move(member->second);
-      members.erase(member);
-    }
-    if (members.empty()) {  // the last one left: the room (and its topic) is gone
-      directory_.erase(room);
+    if (event.subscribers == 0) {  // the last one left: the room (and its topic) is gone
+      stamps_.erase(room);
       return;
     }
+    stamps_[room] = ++clock_;
+    const std::string& nick = event.data.nick;  // the leaver's too, though it is gone
     registry_.publish(room, event.joined ? joined_frame(room, nick) : left_frame(room, nick));
     registry_.publish(room, members_frame(room, nicks_in(room)));
   }
 
-  // The nicks in `room`, sorted. Call with mutex_ held.
-  std::vector<std::string> nicks_in(const std::string& room) const {
+  // The nicks in `room` now, sorted, from the registry: its subscribers and
+  // each one's data (one that left meanwhile is skipped). Under ActorPolicy
+  // it waits for the actor, except on the actor thread.
+  std::vector<std::string> nicks_in(const std::string& room) {
     std::vector<std::string> nicks;
-    const auto it = directory_.find(room);
-    if (it == directory_.end()) return nicks;
-    nicks.reserve(it->second.size());
-    for (const auto& member : it->second) nicks.push_back(member.second);
+    for (const wsreg::ConnectionId member : registry_.subscribers(room)) {
+      if (std::optional<ChatUser> user = registry_.data(member)) {
+        nicks.push_back(std::move(user->nick));
+      }
+    }
     std::sort(nicks.begin(), nicks.end());
     return nicks;
+  }
+
+  // The room's stamp: 0 while it has no member.
+  std::uint64_t stamp_of(const std::string& room) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = stamps_.find(room);
+    return it == stamps_.end() ? 0 : it->second;
   }
 
   std::string current_nick(wsreg::ConnectionId id) {
@@ -192,10 +206,13 @@ class ChatRooms {
   }
 
   Registry& registry_;
-  // This mutex synchronizes all access to directory_, and orders the member
-  // lists sent to clients (see on_presence).
+  // This mutex synchronizes all access to stamps_ and clock_, and orders
+  // the member lists sent to clients (see on_presence).
   std::mutex mutex_;
-  std::unordered_map<std::string, std::map<wsreg::ConnectionId, std::string>> directory_;
+  // Per room with members: the clock_ value of its last change (unique, so
+  // a room that emptied and came back never shows an old stamp).
+  std::unordered_map<std::string, std::uint64_t> stamps_;
+  std::uint64_t clock_ = 0;
 };
 
 }  // namespace chat

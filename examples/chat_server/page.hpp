@@ -11,16 +11,26 @@
 namespace chat {
 
 /// The server's HTTP handler: answers GET / (and /index.html) with the page,
-/// which is compiled into the binary, so the server runs from any directory.
-/// Returns false for anything else, which the server answers itself
-/// (/metrics, else 404). Runs on an io thread; thread-safe (reads a constant).
+/// which is compiled into the binary, so the server runs from any directory,
+/// with `Cache-Control: no-cache` (a browser revalidates, so a rebuilt server
+/// is never paired with a stale page); another method on those paths gets
+/// 405 with `Allow: GET`. Returns false for anything else, which the server
+/// answers itself (/metrics, else 404). Runs on an io thread; thread-safe
+/// (reads a constant).
 inline bool serve_page(const wsreg::wspp::HttpRequest& request,
                        wsreg::wspp::HttpResponse& response) {
   const std::string_view target = request.target;
   const std::string_view path = target.substr(0, target.find('?'));
-  if (request.method != "GET" || (path != "/" && path != "/index.html")) return false;
+  if (path != "/" && path != "/index.html") return false;
+  if (request.method != "GET") {
+    response.status = 405;  // RFC 9110 section 15.5.6: name the methods that work
+    response.with_header("Allow", "GET");
+    response.body = "method not allowed\n";
+    return true;
+  }
   response.status = 200;
   response.content_type = "text/html; charset=utf-8";
+  response.with_header("Cache-Control", "no-cache");
   response.body = std::string(index_html);
   return true;
 }

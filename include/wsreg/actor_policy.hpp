@@ -303,7 +303,7 @@ class BasicActorPolicy {
   /// the actor thread. The old handler may still be called until the
   /// replacement is applied: after a flush() that follows this call, it
   /// never is again.
-  void set_presence_handler(PresenceHandler handler) {
+  void set_presence_handler(PresenceHandler<Data> handler) {
     post_task([this, handler = std::move(handler)]() mutable { handler_ = std::move(handler); });
   }
 
@@ -596,7 +596,7 @@ class BasicActorPolicy {
     {
       detail::RegistryState<Data> doomed(std::move(state_));
       state_.clear();
-      PresenceHandler old_handler = std::move(handler_);
+      PresenceHandler<Data> old_handler = std::move(handler_);
       handler_ = nullptr;
     }
     size_.store(0, std::memory_order_release);
@@ -690,12 +690,16 @@ class BasicActorPolicy {
     size_.store(state_.size(), std::memory_order_release);
   }
 
-  // Reports one presence change, on the actor thread.
+  // Reports one presence change, on the actor thread, with the connection's
+  // Data (still in the state: a removed connection is retired, not yet
+  // purged, while its leaves are reported).
   auto reporter() {
     return [this](const std::string& topic, ConnectionId id, bool joined, std::size_t count) {
       if (!handler_) return;
+      const Data* data = state_.entry_data(id);
+      if (!data) return;  // not reached: every change is of a connection in the state
       try {
-        handler_(PresenceEvent{topic, id, joined, count});
+        handler_(PresenceEvent<Data>{topic, id, joined, count, *data});
       } catch (...) {  // documented: a throwing presence handler is ignored
       }
     };
@@ -784,7 +788,7 @@ class BasicActorPolicy {
 
   // Owned by the actor thread alone: no lock.
   detail::RegistryState<Data> state_;
-  PresenceHandler handler_;
+  PresenceHandler<Data> handler_;
   std::vector<Command> lifecycle_batch_;  // taken from lifecycle_, being applied
   std::vector<Command> data_batch_;       // taken from data_; [data_next_, end) not applied
   std::size_t data_next_ = 0;

@@ -69,6 +69,11 @@ class ConnectionRegistry {
   using policy_type = typename Policy::template rebind<Data>;
   /// The per-connection data type.
   using data_type = Data;
+  /// What the presence handler is given: a join or leave, with the
+  /// connection's Data.
+  using presence_event = PresenceEvent<Data>;
+  /// The presence handler's type: std::function<void(const presence_event&)>.
+  using presence_handler = PresenceHandler<Data>;
 
  private:
   static_assert(detail::check_policy<policy_type, Data>(), "wsreg: Policy requirements not met");
@@ -187,14 +192,16 @@ class ConnectionRegistry {
   std::size_t topic_count() { return policy_.topic_count(); }
 
   /// Sets the handler told of every join and leave of every topic (see
-  /// PresenceHandler for its thread); an empty function removes it. Each
-  /// event is reported after its whole change is applied, so the registry
-  /// the handler sees already reflects it. Thread-safe. Changes applied
+  /// PresenceHandler for its thread, PresenceEvent for what it gets); an
+  /// empty function removes it. Each event is reported after its whole
+  /// change is applied, so the registry the handler sees already reflects it. Thread-safe. Changes applied
   /// before this call are not reported to it. The old handler may still be
   /// called by a change that overlaps this call (ActorPolicy: until a
   /// flush() after it returns; MutexPolicy: until the other thread's call
   /// returns), so keep what it uses alive until then.
-  void set_presence_handler(PresenceHandler handler) {
+  /// The handler gets a PresenceEvent<Data>, which carries the connection's
+  /// Data, so a leave can name who left.
+  void set_presence_handler(PresenceHandler<Data> handler) {
     policy_.set_presence_handler(std::move(handler));
   }
 

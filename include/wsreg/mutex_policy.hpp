@@ -106,7 +106,7 @@ class BasicMutexPolicy {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (const auto* names = state_.subscriptions(id)) {
-        events.prepare(handler_, names->begin(), names->end());
+        events.prepare(handler_, names->begin(), names->end(), state_.data(id));
       }
       doomed = state_.erase(id, events.recorder());
       if (!state_.graveyard().empty()) old_snapshots.swap(state_.graveyard());
@@ -175,7 +175,7 @@ class BasicMutexPolicy {
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      events.prepare(handler_, &topic, &topic + 1);
+      events.prepare(handler_, &topic, &topic + 1, state_.data(id));
       state_.subscribe(id, std::move(topic), events.recorder());
     }
     report(events);
@@ -187,7 +187,7 @@ class BasicMutexPolicy {
     Events events;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      events.prepare(handler_, &topic, &topic + 1);
+      events.prepare(handler_, &topic, &topic + 1, state_.data(id));
       state_.unsubscribe(id, topic, events.recorder());
       if (!state_.graveyard().empty()) old_snapshots.swap(state_.graveyard());
     }
@@ -222,8 +222,9 @@ class BasicMutexPolicy {
   /// made concurrently on another thread may still report to the old
   /// handler after this returns (it took a copy under the lock): keep what
   /// the old handler uses alive until such calls have returned.
-  void set_presence_handler(PresenceHandler handler) {
-    auto shared = handler ? std::make_shared<const PresenceHandler>(std::move(handler)) : nullptr;
+  void set_presence_handler(PresenceHandler<Data> handler) {
+    auto shared =
+        handler ? std::make_shared<const PresenceHandler<Data>>(std::move(handler)) : nullptr;
     std::lock_guard<std::mutex> lock(mutex_);
     handler_ = std::move(shared);
   }
@@ -281,20 +282,28 @@ class BasicMutexPolicy {
     std::size_t subscribers = 0;
   };
 
-  // The presence changes of one operation. Everything they need is allocated
-  // by prepare(), before the operation changes the state, so that recording
-  // them afterwards cannot throw and the operation stays all-or-nothing.
+  // The presence changes of one operation, all about one connection.
+  // Everything they need is allocated by prepare(), before the operation
+  // changes the state, so that recording them afterwards cannot throw and
+  // the operation stays all-or-nothing.
   struct Events {
-    std::shared_ptr<const PresenceHandler> handler;
+    std::shared_ptr<const PresenceHandler<Data>> handler;
     std::vector<Event> list;  // one slot per change the operation may make
     std::size_t used = 0;
+    // The connection's Data, copied under the lock before the change: the
+    // handler runs after the lock, when the registry's copy may have changed
+    // or (after erase) be gone.
+    std::optional<Data> data;
 
     // Called under the lock, before the change: one slot per topic in
-    // [first, last), in the order the state emits them; nothing without a
-    // handler. Throws std::bad_alloc with nothing changed.
+    // [first, last), in the order the state emits them, and a copy of
+    // `*d`; nothing without a handler, a topic or a connection (`d` null).
+    // Throws std::bad_alloc (or what copying Data throws) with nothing changed.
     template <class It>
-    void prepare(const std::shared_ptr<const PresenceHandler>& h, It first, It last) {
-      if (!h) return;
+    void prepare(const std::shared_ptr<const PresenceHandler<Data>>& h, It first, It last,
+                 const Data* d) {
+      if (!h || first == last || !d) return;
+      data.emplace(*d);
       for (; first != last; ++first) list.push_back(Event{*first});
       handler = h;
     }
@@ -316,7 +325,7 @@ class BasicMutexPolicy {
     for (std::size_t i = 0; i < events.used; ++i) {
       const Event& e = events.list[i];
       try {
-        (*events.handler)(PresenceEvent{e.topic, e.id, e.joined, e.subscribers});
+        (*events.handler)(PresenceEvent<Data>{e.topic, e.id, e.joined, e.subscribers, *events.data});
       } catch (...) {  // documented: a throwing presence handler is ignored
       }
     }
@@ -352,7 +361,7 @@ class BasicMutexPolicy {
   // This mutex synchronizes all access to state_ and handler_.
   mutable std::mutex mutex_;
   detail::RegistryState<Data> state_;
-  std::shared_ptr<const PresenceHandler> handler_;
+  std::shared_ptr<const PresenceHandler<Data>> handler_;
   detail::StatsCounters counters_;
 };
 

@@ -58,7 +58,7 @@ WSREG_POLICY_REQUIREMENT(has_subscriber_count, std::size_t,
                          WSREG_P.subscriber_count(std::declval<const std::string&>()))
 WSREG_POLICY_REQUIREMENT(has_topic_count, std::size_t, WSREG_P.topic_count())
 WSREG_POLICY_REQUIREMENT(has_set_presence_handler, void,
-                         WSREG_P.set_presence_handler(std::declval<PresenceHandler>()))
+                         WSREG_P.set_presence_handler(std::declval<PresenceHandler<D>>()))
 WSREG_POLICY_REQUIREMENT(has_data, std::optional<D>, WSREG_P.data(WSREG_ID))
 WSREG_POLICY_REQUIREMENT(has_set_data, void, WSREG_P.set_data(WSREG_ID, std::declval<D>()))
 WSREG_POLICY_REQUIREMENT(has_update_data, void,
@@ -155,7 +155,7 @@ constexpr bool check_policy() {
                 "wsreg: Policy requirements not met: missing p.topic_count() -> std::size_t");
   static_assert(has_set_presence_handler<P, D>::value,
                 "wsreg: Policy requirements not met: missing "
-                "p.set_presence_handler(PresenceHandler)");
+                "p.set_presence_handler(PresenceHandler<Data>)");
   static_assert(has_data<P, D>::value,
                 "wsreg: Policy requirements not met: missing "
                 "p.data(ConnectionId) -> std::optional<Data>");

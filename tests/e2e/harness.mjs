@@ -74,11 +74,12 @@ export async function waitFor(what, predicate, ms = 10000) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/// Starts `chat_server --port 0 ...extra` and resolves, once it printed
-/// "listening on port N", to { port, child, output(), stop() }. stop() sends
-/// SIGTERM and resolves to the exit code (null if killed by a signal).
-export function startServer(binary, extra = []) {
-  const child = spawn(binary, ['--port', '0', '--address', '127.0.0.1', ...extra],
+/// Starts `chat_server --port PORT ...extra` (PORT 0: an ephemeral one) and
+/// resolves, once it printed "listening on port N", to { port, child,
+/// output(), stop() }. stop() sends SIGTERM and resolves to the exit code
+/// (null if killed by a signal).
+export function startServer(binary, extra = [], port = 0) {
+  const child = spawn(binary, ['--port', String(port), '--address', '127.0.0.1', ...extra],
                       { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));

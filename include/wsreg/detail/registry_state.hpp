@@ -665,6 +665,14 @@ class RegistryState {
   /// The live connections.
   std::size_t size() const noexcept { return connections_.size() - retired_connections_; }
 
+  /// `id`'s data while its entry exists, retired included (until
+  /// purge_one() reaches it), or null: what ActorPolicy's presence report
+  /// of a removal gives the handler.
+  const Data* entry_data(ConnectionId id) const {
+    const auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : &it->second.data;
+  }
+
   /// Live `id`'s data, or null.
   Data* data(ConnectionId id) {
     const auto it = connections_.find(id);

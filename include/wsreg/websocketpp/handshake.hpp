@@ -3,6 +3,8 @@
 #ifndef WSREG_WEBSOCKETPP_HANDSHAKE_HPP
 #define WSREG_WEBSOCKETPP_HANDSHAKE_HPP
 
+#include "wsreg/websocketpp/detail/cxx_check.hpp"  // first: websocketpp 0.8.2 is C++17 only
+
 #ifndef ASIO_STANDALONE
 #define ASIO_STANDALONE
 #endif

@@ -2,6 +2,8 @@
 #ifndef WSREG_WEBSOCKETPP_SERVER_HPP
 #define WSREG_WEBSOCKETPP_SERVER_HPP
 
+#include "wsreg/websocketpp/detail/cxx_check.hpp"  // first: websocketpp 0.8.2 is C++17 only
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -149,8 +151,10 @@ class Server {
   /// the registry.
   using ConnectionHandler = std::function<void(ConnectionId)>;
   /// Answers a plain HTTP request (one that is not a WebSocket handshake):
-  /// fills in the response and returns true, or returns false to leave it
-  /// to the Server (metrics_path, else 404).
+  /// fills in the response (status, Content-Type, body, extra headers such
+  /// as Cache-Control or Allow) and returns true, or returns false to leave
+  /// it to the Server (GET metrics_path; another method there gets 405 with
+  /// Allow: GET; else 404).
   using HttpHandler = std::function<bool(const HttpRequest&, HttpResponse&)>;
   /// Called once, on an io thread, when the shutdown that async_shutdown()
   /// asked for has completed.
@@ -268,7 +272,9 @@ class Server {
   void set_message_handler(MessageHandler handler) { core_->on_message_ = std::move(handler); }
   /// Sets the handler for plain HTTP requests (serving a page at "/", say).
   /// It is asked first, before metrics_path. Not thread-safe: call before
-  /// listen(). Runs on an io thread; an exception from it answers 500.
+  /// listen(). Runs on the connection's strand (an io thread); an exception
+  /// from it, or a response with a header that cannot be sent (see
+  /// HttpResponse::headers), answers 500, counted in handler_exceptions.
   void set_http_handler(HttpHandler handler) { core_->on_http_ = std::move(handler); }
   /// Sets the handler called after a connection was added. Not thread-safe:
   /// call before listen(). Runs on an io thread.
@@ -1236,12 +1242,26 @@ class Server {
           answered = true;
           answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
         }
+        if (answered && !detail::sendable_headers(answer)) {  // the handler's mistake
+          detail::ServerCounters::bump(counters_->handler_exceptions);
+          answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
+        }
         if (answered) {
           con.set_status(static_cast<::websocketpp::http::status_code::value>(answer.status));
           if (!answer.content_type.empty()) con.append_header("Content-Type", answer.content_type);
+          for (const auto& [name, value] : answer.headers) con.append_header(name, value);
           con.set_body(std::move(answer.body));
           return;
         }
+      }
+      if (!options_.metrics_path.empty() && request.get_method() != "GET" &&
+          request.get_uri() == options_.metrics_path) {
+        // RFC 9110 section 15.5.6: a 405 says which methods the target has.
+        con.set_status(::websocketpp::http::status_code::method_not_allowed);
+        con.append_header("Allow", "GET");
+        con.append_header("Content-Type", "text/plain; charset=utf-8");
+        con.set_body("method not allowed\n");
+        return;
       }
       if (!options_.metrics_path.empty() && request.get_method() == "GET" &&
           request.get_uri() == options_.metrics_path && !retired_.load(std::memory_order_acquire)) {

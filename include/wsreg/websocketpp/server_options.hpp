@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace wsreg::wspp {
@@ -27,22 +29,78 @@ enum class OverflowPolicy : std::uint8_t {
   close,
 };
 
-/// A plain HTTP request as the HTTP handler sees it (Server::set_http_handler).
+/// A plain HTTP request (one that is not a WebSocket upgrade) as the HTTP
+/// handler sees it (Server::set_http_handler): copies of websocketpp's
+/// parsed request line.
 ///
 /// Thread safety: a plain value.
 struct HttpRequest {
-  std::string method;  ///< "GET", "POST", ...
+  std::string method;  ///< "GET", "POST", ... as sent (HTTP methods are case-sensitive).
   std::string target;  ///< The request target as sent, e.g. "/" or "/chat?room=a".
 };
 
-/// The answer an HTTP handler fills in. websocketpp sets Content-Length.
+/// The answer an HTTP handler fills in: status, Content-Type, body and any
+/// extra headers. websocketpp adds Content-Length (and Server) itself.
+///
+///     server.set_http_handler([](const HttpRequest& req, HttpResponse& res) {
+///       if (req.target != "/") return false;              // the Server answers
+///       if (req.method != "GET") {
+///         res.status = 405;                               // RFC 9110 15.5.6
+///         res.with_header("Allow", "GET");
+///         return true;
+///       }
+///       res.content_type = "text/html; charset=utf-8";
+///       res.body = page;
+///       res.with_header("Cache-Control", "no-cache");
+///       return true;
+///     });
 ///
 /// Thread safety: a plain value.
 struct HttpResponse {
   int status = 200;  ///< HTTP status code.
   std::string content_type = "text/plain; charset=utf-8";  ///< Empty: no Content-Type header.
   std::string body;  ///< The body, sent as is.
+  /// Extra response headers, in order (Cache-Control, Allow, Location,
+  /// Set-Cookie, ...). A name must be an HTTP token (RFC 9110 section
+  /// 5.6.2) and a value must hold no CR, LF or NUL (no header injection):
+  /// otherwise the Server answers 500 instead, counted in
+  /// ServerStats::handler_exceptions. A name given twice is sent once with
+  /// the values joined by ", " (websocketpp keeps one value per name), so
+  /// Set-Cookie can carry one cookie per response. Content-Type belongs in
+  /// `content_type`, Content-Length is websocketpp's.
+  /// (`{}` so that `HttpResponse{status, type, body}` stays free of
+  /// -Wmissing-field-initializers.)
+  std::vector<std::pair<std::string, std::string>> headers{};
+
+  /// Adds a header to `headers`; chainable:
+  /// `res.with_header("Cache-Control", "no-store").with_header("Allow", "GET")`.
+  HttpResponse& with_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
 };
+
+namespace detail {
+
+/// Whether every extra header of `response` can be sent as given: names are
+/// HTTP tokens (RFC 9110 section 5.6.2: letters, digits and !#$%&'*+-.^_`|~),
+/// values hold no CR, LF or NUL. Thread-safe (pure).
+inline bool sendable_headers(const HttpResponse& response) noexcept {
+  const auto token_char = [](char c) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return alnum || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  };
+  for (const auto& [name, value] : response.headers) {
+    if (name.empty()) return false;
+    for (const char c : name) {
+      if (!token_char(c)) return false;
+    }
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
 
 /// Tunables of a Server. Every limit has a default that suits a server of a
 /// few thousand connections, a unit in its name, and 0 meaning "off" where
@@ -53,7 +111,8 @@ struct ServerOptions {
   std::size_t threads = 1;
 
   /// HTTP path answered by GET with the Prometheus text of the registry and
-  /// server counters; empty turns it off. Other plain HTTP requests get 404.
+  /// server counters (another method on it gets 405 with `Allow: GET`);
+  /// empty turns it off. Other plain HTTP requests get 404.
   std::string metrics_path = "/metrics";
 
   /// Log websocketpp's error channels (all but devel) to stderr. Default

@@ -22,6 +22,7 @@ demo_packages=(
 # The rest of the build: tests, e2e tests, sanitizers, benchmarks.
 more_packages=(
   catch2               # Catch2 2.13.10 (tests)
+  openssl              # the openssl command: TLS tests make their certificate with it
   chromium             # Debian's Chromium: the browser of the chat e2e test (tests/e2e)
   nodejs               # Node.js: runs the e2e tests (tests/e2e)
   npm                  # installs their npm modules (scripts/install-npm-deps.sh)

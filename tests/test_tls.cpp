@@ -227,3 +227,31 @@ TEMPLATE_LIST_TEST_CASE("a TlsServer runs on an io_context the application runs"
   runner.join();
   CHECK(registry.size() == 0);
 }
+
+TEMPLATE_LIST_TEST_CASE("a wss broadcast is framed once: one frame in the payload, shared by "
+                        "every recipient",
+                        "[websocketpp][tls][frame_once]", registry_policies) {
+  using Message = wsreg::wspp::TlsConfig::message_type;
+  using Tag = wsreg::wspp::detail::FramedMessage<Message>;
+  const TestCertificate cert;
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::TlsServer<TestType> server(registry,
+                                          wsreg::wspp::make_tls_context(tls_options(cert)));
+  server.listen("127.0.0.1", 0);
+  TlsClientPool pool;
+  pool.connect(wss_url(server.port()), 4);
+  REQUIRE(wait_until([&] { return registry.size() == 4; }));
+
+  const Payload payload = Payload::text("one frame for all");
+  registry.broadcast(payload);
+  REQUIRE(wait_until([&] { return pool.messages() == 4; }));
+  bool made_again = false;
+  const auto framed = payload.encoded<Tag>([&] {
+    made_again = true;
+    return std::shared_ptr<Message>();
+  });
+  CHECK_FALSE(made_again);  // the broadcast already framed it, once, for all four
+  REQUIRE(framed);
+  CHECK(framed->get_prepared());
+  CHECK(framed->get_header() == std::string("\x81\x11", 2));  // FIN + text, length 17
+}

@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { deadline, npmModule, settings, sleep, startServer } from './harness.mjs';
+import { deadline, makeTestCertificate, npmModule, settings, startServer } from './harness.mjs';
 
 const PHONE = { width: 390, height: 844 };
 
@@ -31,6 +31,11 @@ const CHROMIUM_ARGS = [
 
 const config = settings();
 const { chromium } = await npmModule('playwright-core');
+// --tls: the page over https:// and the chat over wss://, with a certificate
+// made for this run (which Chromium is told to accept).
+const certificate = config.tls ? makeTestCertificate() : null;
+const serverArgs = ['--policy', config.policy, ...(certificate?.serverArgs ?? [])];
+if (certificate) CHROMIUM_ARGS.push('--ignore-certificate-errors');
 
 let server = null;
 let browser = null;
@@ -40,12 +45,13 @@ const cleanup = async () => {
   await browser?.close().catch(() => {});
   server?.child.kill('SIGKILL');
   rmSync(profile, { recursive: true, force: true });
+  certificate?.remove();
 };
 deadline(110, cleanup);
 
 try {
-  server = await startServer(config.server, ['--policy', config.policy]);
-  const url = `http://127.0.0.1:${server.port}/`;
+  server = await startServer(config.server, serverArgs);
+  const url = `${certificate ? 'https' : 'http'}://127.0.0.1:${server.port}/`;
 
   // A persistent context is how playwright takes a user-data-dir: a fresh
   // temporary one, so no profile, cache or extension of this machine counts.
@@ -54,6 +60,7 @@ try {
     args: CHROMIUM_ARGS,
     headless: true,
     viewport: { width: 960, height: 540 },
+    ignoreHTTPSErrors: certificate !== null,
   });
 
   async function joinAs(nick, room, viewport = null) {
@@ -75,6 +82,8 @@ try {
   const mine = (page) => page.locator('#messages li.mine').allTextContents();
 
   const alice = await joinAs('alice', 'lobby');
+  // The page speaks wss:// when it was loaded over https:// (and ws:// else).
+  assert.equal(await alice.evaluate(() => location.protocol), certificate ? 'https:' : 'http:');
   const bob = await joinAs('bob', 'lobby');
   const carol = await joinAs('carol', 'garden');
 
@@ -102,8 +111,12 @@ try {
   assert.equal((await mine(bob)).length, 1);
   assert.match((await mine(bob))[0], /bob: hi alice, bob here$/);
 
-  // carol, in another room, sees nothing of it: no message, no join, one member.
-  await sleep(300);
+  // carol, in another room, sees nothing of it: no message, no join, one
+  // member. Her own message, sent after theirs had arrived, comes back
+  // through the same server: anything of theirs would have reached her first.
+  await carol.fill('#text', 'carol was here');
+  await carol.click('#send');
+  await carol.locator('#messages li', { hasText: 'carol was here' }).waitFor();
   const carolLines = (await lines(carol)).join('\n');
   for (const word of ['alice', 'bob', 'hello']) {
     assert.ok(!carolLines.includes(word), `carol's page shows "${word}":\n${carolLines}`);
@@ -153,7 +166,7 @@ try {
 
   // It comes back on the same port: every page reconnects by itself (with
   // backoff, so within a few seconds) and rejoins its room with its nick.
-  server = await startServer(config.server, ['--policy', config.policy], port);
+  server = await startServer(config.server, serverArgs, port);
   for (const page of [alice, bob, carol, dave]) {
     await page.locator('#status', { hasText: /^connected$/ }).waitFor({ timeout: 20000 });
     await page.locator('#send:enabled').waitFor({ timeout: 10000 });
@@ -179,7 +192,7 @@ try {
   browser = null;
   const again = await server.stop();
   assert.equal(again, 0, `restarted chat_server exited ${again}; output:\n${server.output()}`);
-  console.log(`chat_browser: ok (policy ${config.policy})`);
+  console.log(`chat_browser: ok (policy ${config.policy}${certificate ? ', https and wss' : ''})`);
 } catch (error) {
   console.error(`FAIL: ${error.stack ?? error}`);
   if (server) console.error(`chat_server output:\n${server.output()}`);
@@ -187,4 +200,5 @@ try {
   process.exit(1);
 }
 rmSync(profile, { recursive: true, force: true });
+certificate?.remove();
 process.exit(0);

@@ -1,7 +1,7 @@
 // tests/e2e/harness.mjs: what both end-to-end tests share: arguments, the
 // npm modules, an overall deadline, and the chat_server child process.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,27 @@ export function settings() {
                       process.env.E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'wsreg-e2e-artifacts')),
     policy: option('--policy', 'actor'),
     threads: option('--threads', '1'),
+    tls: args.includes('--tls'),
   };
+}
+
+/// A self-signed certificate for CN=localhost / 127.0.0.1, valid one day, made
+/// with the openssl command line in a temporary directory: { cert, key,
+/// serverArgs (--tls-cert/--tls-key for an example), remove() }.
+export function makeTestCertificate() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wsreg-e2e-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                             '-days', '1', '-nodes', '-subj', '/CN=localhost',
+                             '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+                             '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  } catch (error) {
+    fail(`openssl could not make a test certificate (${error.message}): scripts/install-deps.sh installs openssl`);
+  }
+  return { cert, key, serverArgs: ['--tls-cert', cert, '--tls-key', key],
+           remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /// Prints why and exits 1.

@@ -1,55 +1,109 @@
-// websocketpp's TLS transport (config::asio_tls) next to the adapter, with
-// nothing but `target_link_libraries(tls PRIVATE wsreg::websocketpp)`: it
-// compiles (websocketpp's and Asio's headers, ASIO_STANDALONE) and links
-// (OpenSSL::SSL and OpenSSL::Crypto come with the target). Builds a TLS
-// endpoint and the asio::ssl::context its TLS init handler would hand out,
-// and exits 0 when OpenSSL accepted the context's settings.
-//
-// When the adapter gains a TLS Server, its consumer goes here (or next to
-// it): include its header, build a Server on its TLS config, listen.
-#include <wsreg/websocketpp/server.hpp>
+// The TLS Server as an application uses it, with nothing but
+// `target_link_libraries(tls PRIVATE wsreg::websocketpp)` (OpenSSL comes with
+// the target): <wsreg/websocketpp/tls.hpp>, a certificate made for the run
+// by the openssl command line, make_tls_context, a TlsServer, and a
+// websocketpp wss:// client that sends one message and gets it back from a
+// broadcast. Exits 0 when that round trip works.
+#include <wsreg/websocketpp/tls.hpp>
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <future>
 #include <memory>
+#include <string>
 #include <system_error>
 
-#include <asio/ssl/context.hpp>
-#include <websocketpp/config/asio.hpp>
-#include <websocketpp/server.hpp>
+#include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_client.hpp>
 
 namespace {
 
-using TlsEndpoint = websocketpp::server<websocketpp::config::asio_tls>;
-using SslContext = std::shared_ptr<asio::ssl::context>;
+using Client = websocketpp::client<websocketpp::config::asio_tls_client>;
 
-SslContext make_context(std::error_code& ec) {
-  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                           asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use,
-                       ec);
-  return context;
+// Connects to wss://127.0.0.1:port (not verifying the test certificate),
+// sends "hello", and returns what comes back first (empty on failure or
+// after 10 s).
+std::string round_trip(std::uint16_t port) {
+  Client client;
+  client.clear_access_channels(websocketpp::log::alevel::all);
+  client.clear_error_channels(websocketpp::log::elevel::all);
+  std::error_code ec;
+  client.init_asio(ec);
+  if (ec) return {};
+  client.set_tls_init_handler([](websocketpp::connection_hdl) {
+    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    context->set_verify_mode(asio::ssl::verify_none);
+    return context;
+  });
+  std::string received;
+  asio::steady_timer deadline(client.get_io_service(), std::chrono::seconds(10));
+  deadline.async_wait([&](const std::error_code& e) {
+    if (!e) client.stop();
+  });
+  client.set_open_handler([&](websocketpp::connection_hdl hdl) {
+    std::error_code ignored;
+    client.send(hdl, "hello", websocketpp::frame::opcode::text, ignored);
+  });
+  client.set_message_handler([&](websocketpp::connection_hdl hdl, Client::message_ptr msg) {
+    received = msg->get_payload();
+    std::error_code ignored;
+    client.close(hdl, websocketpp::close::status::normal, "done", ignored);
+  });
+  client.set_close_handler([&](websocketpp::connection_hdl) { deadline.cancel(); });
+  client.set_fail_handler([&](websocketpp::connection_hdl) { deadline.cancel(); });
+  auto con = client.get_connection("wss://127.0.0.1:" + std::to_string(port) + "/", ec);
+  if (ec) return {};
+  client.connect(con);
+  client.run();
+  return received;
 }
 
 }  // namespace
 
 int main() {
-  TlsEndpoint endpoint;
-  endpoint.clear_access_channels(websocketpp::log::alevel::all);
-  std::error_code ec;
-  endpoint.init_asio(ec);
-  if (ec) {
-    std::fprintf(stderr, "init_asio: %s\n", ec.message().c_str());
-    return 1;
+  char dir[] = "/tmp/wsreg-consumer-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return 1;
+  const std::string cert = std::string(dir) + "/cert.pem";
+  const std::string key = std::string(dir) + "/key.pem";
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 1 -nodes"
+      " -subj /CN=localhost -keyout " + key + " -out " + cert + " 2>/dev/null";
+  const bool made = std::system(command.c_str()) == 0;
+  int result = 1;
+  if (!made) {
+    std::fprintf(stderr, "could not run: %s\n", command.c_str());
+  } else {
+    try {
+      wsreg::wspp::TlsOptions options;
+      options.certificate_chain_file = cert;
+      options.private_key_file = key;
+      wsreg::ConnectionRegistry<wsreg::ActorPolicy> registry;
+      wsreg::wspp::TlsServer<wsreg::ActorPolicy> server(registry,
+                                                        wsreg::wspp::make_tls_context(options));
+      server.set_message_handler([&](wsreg::ConnectionId, wsreg::Payload message) {
+        registry.broadcast(std::move(message));
+      });
+      server.listen("127.0.0.1", 0);
+      const std::string echoed = round_trip(server.port());
+      const bool done = server.shutdown(std::chrono::seconds(2))
+                            .wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+      if (echoed == "hello" && done) {
+        result = 0;
+      } else {
+        std::fprintf(stderr, "wss round trip gave \"%s\", shutdown %s\n", echoed.c_str(),
+                     done ? "done" : "not done");
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+    }
   }
-  endpoint.set_tls_init_handler([](websocketpp::connection_hdl) {
-    std::error_code ignored;
-    return make_context(ignored);
-  });
-  const SslContext context = make_context(ec);
-  if (ec || !context || !context->native_handle()) {
-    std::fprintf(stderr, "asio::ssl::context: %s\n", ec.message().c_str());
-    return 1;
-  }
-  // A call into libssl itself, so the link is proven, not just the headers.
-  return SSL_CTX_get_options(context->native_handle()) != 0 ? 0 : 1;
+  std::remove(cert.c_str());
+  std::remove(key.c_str());
+  ::rmdir(dir);
+  return result;
 }

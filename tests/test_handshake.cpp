@@ -304,6 +304,39 @@ TEMPLATE_LIST_TEST_CASE("a handshake handler that throws answers 500, is counted
   CHECK(wait_until([&] { return registry.size() == 2; }));
 }
 
+TEMPLATE_LIST_TEST_CASE("a decision header with CR, LF or NUL in its value, or a name that is "
+                        "not a token, answers 500 and injects nothing",
+                        "[websocketpp][integration][handshake]", registry_policies) {
+  using Decision = wsreg::wspp::HandshakeDecision<std::monostate>;
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.set_handshake_handler([](const wsreg::wspp::HandshakeRequest& r) {
+    const std::string value = r.query("v").value_or("");
+    if (r.query("accept")) return Decision::accept().with_header("X-Note", value);
+    return Decision::reject(401, "no\n").with_header(r.query("name") ? "Bad Name" : "X-Note", value);
+  });
+  server.listen("127.0.0.1", 0);
+
+  // The value arrives decoded from the query: %0D%0A is CR LF, %00 NUL.
+  const char* const targets[] = {"/?accept=1&v=a%0D%0ASet-Cookie:%20evil=1",
+                                 "/?v=a%0D%0ASet-Cookie:%20evil=1", "/?v=a%0Ab", "/?v=a%00b",
+                                 "/?name=1&v=fine"};
+  for (const char* target : targets) {
+    CAPTURE(target);
+    RawClient client;
+    const Answer a = handshake(client, server.port(), request_with(target));
+    INFO(a.head);
+    CHECK(a.status_is(500));
+    CHECK(a.head.find("evil") == std::string::npos);
+  }
+  CHECK(wait_until([&] { return server.stats().handshake_handler_errors == 5; }));
+  CHECK(registry.size() == 0);
+  RawClient fine;  // a clean value goes through
+  const Answer ok = handshake(fine, server.port(), request_with("/?accept=1&v=plain"));
+  CHECK(ok.switched());
+  CHECK(ok.head.find("X-Note: plain") != std::string::npos);
+}
+
 TEMPLATE_LIST_TEST_CASE("the subprotocol the handler chooses is answered in the 101, and one the "
                         "client did not offer answers 500",
                         "[websocketpp][integration][handshake]", registry_policies) {

@@ -937,9 +937,12 @@ class Server {
       } catch (...) {
         return handler_error(con);
       }
+      // A name that is not a token, or a value with CR, LF or NUL (header
+      // injection), is the handler's mistake: 500, as for an exception.
+      if (!detail::sendable_header_list(decision->headers())) return handler_error(con);
       try {
         for (const auto& [name, value] : decision->headers()) con.append_header(name, value);
-      } catch (...) {  // websocketpp's exception for a name that is not a token
+      } catch (...) {  // std::bad_alloc
         return handler_error(con);
       }
       if (!decision->accepted()) {

@@ -82,15 +82,17 @@ struct HttpResponse {
 
 namespace detail {
 
-/// Whether every extra header of `response` can be sent as given: names are
-/// HTTP tokens (RFC 9110 section 5.6.2: letters, digits and !#$%&'*+-.^_`|~),
-/// values hold no CR, LF or NUL. Thread-safe (pure).
-inline bool sendable_headers(const HttpResponse& response) noexcept {
+/// Whether every header of `headers` (name, value pairs) can be sent as
+/// given: names are HTTP tokens (RFC 9110 section 5.6.2: letters, digits
+/// and !#$%&'*+-.^_`|~), values hold no CR, LF or NUL (no header injection).
+/// Thread-safe (pure).
+template <class Headers>
+bool sendable_header_list(const Headers& headers) noexcept {
   const auto token_char = [](char c) {
     const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     return alnum || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   };
-  for (const auto& [name, value] : response.headers) {
+  for (const auto& [name, value] : headers) {
     if (name.empty()) return false;
     for (const char c : name) {
       if (!token_char(c)) return false;
@@ -98,6 +100,12 @@ inline bool sendable_headers(const HttpResponse& response) noexcept {
     if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) return false;
   }
   return true;
+}
+
+/// Whether every extra header of `response` can be sent as given
+/// (sendable_header_list). Thread-safe (pure).
+inline bool sendable_headers(const HttpResponse& response) noexcept {
+  return sendable_header_list(response.headers);
 }
 
 }  // namespace detail

@@ -12,6 +12,11 @@
 #   node                     node benchmarks/e2e/ws_server.js (npm ws)
 #   raw-rb4096, raw-rb1024   raw_wspp_server --read-buffer-size 4096 / 1024 (not by default)
 #   raw-acc64                raw_wspp_server --accepts 64 (not by default)
+#   VARIANT-wss              any wsreg variant above over wss://: the same server with
+#                            --tls-cert/--tls-key (a self-signed EC P-256 certificate made
+#                            with openssl for this invocation), the client on wss://
+#                            (e.g. actor-wss, mutex-wss; not by default, except
+#                            actor-wss in SMOKE=1)
 # Run kinds, each a fresh server process per run, the load client with
 # --server-pid and --source-addresses:
 #   idle        --rate 0, window IDLE_DURATION: server RSS per connection
@@ -31,7 +36,7 @@
 # OFFERED (1000000), CONNECT_TIMEOUT (60), QUIET_WAIT (30: seconds to wait for
 # other processes to leave the CPU before each run), QUIET_MAX_CORES (0.25),
 # PLOT (1), OUT_DIR (benchmarks/results).
-# SMOKE=1: sizes 100, 2 s windows, one run, all variants, results in a temporary
+# SMOKE=1: sizes 100, 2 s windows, one run, all variants and actor-wss, results in a temporary
 # directory (kept with KEEP_RESULTS=1), no plots; for CI.
 # REPORT_ONLY=1: no runs; the tables, the efficiency column and the plots are
 # made again from OUT_DIR/e2e.csv and e2e-send-floor.json (pass the VARIANTS
@@ -62,6 +67,7 @@ if [ "$smoke" = 1 ]; then
   plot=${PLOT:-0}
   out_dir=${OUT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/wsreg-bench-e2e-smoke.XXXXXX")}
   keep_out=${KEEP_RESULTS:-0}
+  default_variants="actor mutex raw node actor-copy mutex-copy actor-publish mutex-publish actor-wss"
 else
   sizes=${SIZES:-"1000 5000 10000 15000"}
   copy_sizes=${COPY_SIZES:-"1000 10000"}
@@ -75,8 +81,9 @@ else
   plot=${PLOT:-1}
   out_dir=${OUT_DIR:-$root/benchmarks/results}
   keep_out=1
+  default_variants="actor mutex raw node actor-copy mutex-copy actor-publish mutex-publish"
 fi
-variants=${VARIANTS:-"actor mutex raw node actor-copy mutex-copy actor-publish mutex-publish"}
+variants=${VARIANTS:-$default_variants}
 kinds=${KINDS:-"idle latency throughput"}
 threads=${THREADS:-1}
 source_addresses=${SOURCE_ADDRESSES:-3}
@@ -109,9 +116,12 @@ else
 fi
 wants_node=0
 [ "$report_only" = 1 ] || case " $variants " in *" node "*) wants_node=1 ;; esac
+wants_tls=0
+[ "$report_only" = 1 ] || case " $variants " in *"-wss "*) wants_tls=1 ;; esac
 missing=()
 command -v jq >/dev/null || missing+=(jq)
 command -v ss >/dev/null || missing+=(iproute2)
+if [ "$wants_tls" = 1 ]; then command -v openssl >/dev/null || missing+=(openssl); fi
 if [ "$wants_node" = 1 ]; then command -v node >/dev/null || missing+=(nodejs npm); fi
 if [ "$plot" = 1 ]; then command -v gnuplot >/dev/null || missing+=(gnuplot-nox); fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -145,6 +155,17 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
+
+# The -wss variants' certificate: self-signed, EC P-256 (made in
+# milliseconds, as tests/tls_support.hpp does), for this invocation only.
+tls_cert="$work/tls-cert.pem"
+tls_key="$work/tls-key.pem"
+if [ "$wants_tls" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 1 -nodes \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$tls_key" -out "$tls_cert" 2>"$work/openssl.err" ||
+    { cat "$work/openssl.err" >&2; die "openssl could not make the -wss variants' certificate"; }
+fi
 
 mkdir -p "$out_dir"
 csv="$out_dir/e2e.csv"
@@ -209,9 +230,17 @@ stop_server() {
   server_pid=""
 }
 
-# Fills the array `cmd` with the server command line of variant $1.
+# Fills the array `cmd` with the server command line of variant $1 (a
+# -wss variant: its plain variant's, with the certificate).
 server_command() {
   local variant=$1 rate=$2 bound=$3 start_after=$4
+  case $variant in
+    *-wss)
+      server_command "${variant%-wss}" "$rate" "$bound" "$start_after"
+      [ "${cmd[0]}" = "$wsreg_bin" ] || die "$variant: only wsreg_bench_server variants serve wss://"
+      cmd+=(--tls-cert "$tls_cert" --tls-key "$tls_key")
+      return ;;
+  esac
   local common=(--address 127.0.0.1 --port 0 --threads "$threads" --rate "$rate"
                 --max-buffered-bytes "$bound" --start-after-connections "$start_after")
   case $variant in
@@ -308,9 +337,10 @@ run_one() {
   local base_rss
   base_rss=$(rss_kib "$server_pid")
 
-  local client_rc=0
+  local client_rc=0 scheme=ws
+  case $variant in *-wss) scheme=wss ;; esac
   timeout --kill-after=5 $((timeout_s + ${window%.*} + 30)) "$client_bin" \
-    --url "ws://127.0.0.1:$port/" --connections "$n" --duration "$window" \
+    --url "$scheme://127.0.0.1:$port/" --connections "$n" --duration "$window" \
     --connect-timeout "$timeout_s" --source-addresses "$source_addresses" \
     --server-pid "$server_pid" --json >"$report" 2>"$client_err" &
   client_pid=$!
@@ -393,14 +423,14 @@ for n in $all_sizes; do
     for run in $(seq "$runs"); do
       for variant in $variants; do
         case $variant in
-          *-publish) case " $publish_sizes " in *" $n "*) ;; *) continue ;; esac ;;
+          *-publish | *-publish-wss) case " $publish_sizes " in *" $n "*) ;; *) continue ;; esac ;;
           *) case " $sizes " in *" $n "*) ;; *) continue ;; esac ;;
         esac
         case $variant in
-          *-copy) case " $copy_sizes " in *" $n "*) ;; *) continue ;; esac ;;
+          *-copy | *-copy-wss) case " $copy_sizes " in *" $n "*) ;; *) continue ;; esac ;;
         esac
         # Framing does not change an idle connection: -copy idles as its policy does.
-        case $kind/$variant in idle/*-copy) continue ;; esac
+        case $kind/$variant in idle/*-copy | idle/*-copy-wss) continue ;; esac
         run_one "$kind" "$variant" "$n" "$run"
       done
     done
@@ -472,6 +502,58 @@ table() {
     }' "$csv"
 }
 
+# table_wss KIND COLUMN FORMAT TITLE: rows = connections, one column per
+# -wss variant whose plain variant ran too: "ws -> wss (wss/ws)", medians
+# over the runs that did not fail. COLUMN "us_per_frame" is server CPU per
+# delivered frame, in microseconds (server_cpu_window_s / ticks).
+table_wss() {
+  awk -F, -v kind="$1" -v col="$2" -v fmt="$3" -v title="$4" -v order="$variants" '
+    function median(list,   v, n, i, j, t) {
+      n = split(list, v, " ")
+      if (n == 0) return ""
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+        t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+      }
+      return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }
+    $idx["kind"] == kind && $idx["status"] !~ /^fail/ {
+      if (col == "us_per_frame") {
+        if ($idx["server_cpu_window_s"] == "" || $idx["ticks"] + 0 == 0) next
+        value = $idx["server_cpu_window_s"] * 1e6 / $idx["ticks"]
+      } else {
+        if ($idx[col] == "") next
+        value = $idx[col]
+      }
+      key = $idx["variant"] SUBSEP $idx["connections"]
+      values[key] = values[key] " " value
+      if (!($idx["connections"] in seen_n)) { seen_n[$idx["connections"]] = 1; ns[++nn] = $idx["connections"] }
+    }
+    END {
+      nv = split(order, vs, " ")
+      for (i = 1; i <= nv; i++) present[vs[i]] = 1
+      np = 0
+      for (i = 1; i <= nv; i++) if (vs[i] ~ /-wss$/ && (substr(vs[i], 1, length(vs[i]) - 4) in present)) pairs[++np] = vs[i]
+      if (nn == 0 || np == 0) exit
+      printf "\n%s\n%-12s", title, "connections"
+      for (i = 1; i <= np; i++) printf " %32s", substr(pairs[i], 1, length(pairs[i]) - 4) " -> " pairs[i]
+      printf "\n"
+      for (r = 1; r <= nn; r++) {
+        n = ns[r]
+        printf "%-12s", n
+        for (i = 1; i <= np; i++) {
+          plain = median(values[substr(pairs[i], 1, length(pairs[i]) - 4) SUBSEP n])
+          tls = median(values[pairs[i] SUBSEP n])
+          if (plain == "" || tls == "") { printf " %32s", "-"; continue }
+          cell = sprintf(fmt " -> " fmt, plain, tls)
+          if (plain + 0 != 0) cell = cell sprintf(" (%.2f)", tls / plain)
+          printf " %32s", cell
+        }
+        printf "\n"
+      }
+    }' "$csv"
+}
+
 # summary KIND COLUMN FILE: median per variant and size as a TSV for gnuplot,
 # "?" where a variant did not run.
 summary() {
@@ -529,6 +611,14 @@ summary() {
   table throughput server_cpu_window_s median "%.2f" "THROUGHPUT: server CPU s in the ${duration} s window"
   table throughput client_cpu_window_s median "%.2f" "THROUGHPUT: client CPU s in the ${duration} s window"
   table throughput latency_p99_ms median "%.1f" "THROUGHPUT: p99 latency ms (queueing under overload)"
+  table_wss idle rss_per_connection_kib "%.2f" "WSS: idle server RSS per connection, KiB, ws -> wss (wss/ws)"
+  table_wss latency us_per_frame "%.2f" "WSS: LATENCY ($latency_rate Hz): server CPU us per delivered frame, ws -> wss (wss/ws)"
+  table_wss latency latency_p99_ms "%.2f" "WSS: LATENCY ($latency_rate Hz): p99 ms, ws -> wss (wss/ws)"
+  table_wss latency rss_per_connection_kib "%.2f" "WSS: LATENCY ($latency_rate Hz): server RSS per connection at window start, KiB, ws -> wss (wss/ws)"
+  table_wss throughput delivered_per_s "%.0f" "WSS: THROUGHPUT: delivered frames/s, ws -> wss (wss/ws)"
+  table_wss throughput us_per_frame "%.2f" "WSS: THROUGHPUT: server CPU us per delivered frame, ws -> wss (wss/ws)"
+  table_wss throughput client_cpu_window_s "%.2f" "WSS: THROUGHPUT: client CPU s in the window, ws -> wss (wss/ws)"
+  table_wss throughput rss_per_connection_kib "%.2f" "WSS: THROUGHPUT: server RSS per connection at window start, KiB, ws -> wss (wss/ws)"
   table connect connect_s median "%.2f" "CONNECT: seconds to open N connections while ticking at $latency_rate Hz from the start"
   table connect connections_open median "%d" "CONNECT: connections open when the connect phase ended (timeout ${connect_timeout} s)"
   others=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }

@@ -11,6 +11,8 @@
 // recipients, through the topic path).
 // Prints "wsreg_bench_server: listening on port N (...)" when ready; stops
 // on SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
+// --tls-cert FILE --tls-key FILE (as every example takes them): wss://
+// through wsreg::wspp::TlsServer, the same ticker and options otherwise.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/example_options.hpp"
+#include "common/make_server.hpp"
 #include "common/periodic_thread.hpp"
 #include "common/wait_for_signal.hpp"
 #include "tick.hpp"
@@ -39,6 +42,11 @@ struct BenchArguments {
 /// The one topic of --publish runs.
 const std::string topic = "ticks";
 
+template <class Policy, class Server>
+int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
+          examples::StopSignals& signals, const examples::ServerArguments& args,
+          const BenchArguments& bench);
+
 template <class Policy>
 int run(examples::StopSignals& signals, const examples::ServerArguments& args,
         const BenchArguments& bench) {
@@ -52,7 +60,18 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
   // variant puts the same frames on the wire.
   options.ping_interval = std::chrono::milliseconds(0);
   options.idle_timeout = std::chrono::milliseconds(0);
-  wsreg::wspp::Server<Policy> server(registry, options);
+  // wsreg::wspp::Server, or TlsServer with --tls-cert and --tls-key.
+  return examples::with_server(registry, args, options, [&](auto& server) {
+    return serve(server, registry, signals, args, bench);
+  });
+}
+
+/// Ticks to every connection of `server` until SIGINT or SIGTERM, then
+/// stops it and prints what the registry sent and dropped.
+template <class Policy, class Server>
+int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
+          examples::StopSignals& signals, const examples::ServerArguments& args,
+          const BenchArguments& bench) {
   if (bench.publish) {
     server.set_open_handler([&registry](wsreg::ConnectionId id) { registry.subscribe(id, topic); });
   }

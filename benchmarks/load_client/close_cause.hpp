@@ -17,6 +17,7 @@ enum class CloseCause : std::uint8_t {
   connect_refused,      ///< ECONNREFUSED: nothing listening.
   no_local_port,        ///< EADDRNOTAVAIL: out of ephemeral ports; add --source-addresses.
   connect_error,        ///< Any other TCP connect error.
+  tls_handshake,        ///< wss://: the TLS handshake failed, or the server closed during it.
   handshake_closed,     ///< Server closed or reset the socket during the handshake.
   handshake_status,     ///< Response status was not 101.
   handshake_accept,     ///< Sec-WebSocket-Accept missing or wrong.
@@ -60,6 +61,7 @@ inline constexpr std::string_view to_string(CloseCause c) noexcept {
     case CloseCause::connect_refused: return "connect_refused";
     case CloseCause::no_local_port: return "no_local_port";
     case CloseCause::connect_error: return "connect_error";
+    case CloseCause::tls_handshake: return "tls_handshake";
     case CloseCause::handshake_closed: return "handshake_closed";
     case CloseCause::handshake_status: return "handshake_status";
     case CloseCause::handshake_accept: return "handshake_accept";

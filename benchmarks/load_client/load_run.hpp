@@ -24,6 +24,7 @@
 #include "process.hpp"
 #include "report.hpp"
 #include "server_process.hpp"
+#include "socket_stream.hpp"
 #include "tick_parser.hpp"
 #include "tick_tracker.hpp"
 #include "ws_connection.hpp"
@@ -57,6 +58,7 @@ class LoadRun {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
     target_.epoll_fd = epoll_fd_;
+    if (url_.tls) target_.tls = tls_.emplace().get();
     target_.server = url_.address;
     target_.host_header = url_.host_header;
     target_.path = url_.path;
@@ -266,6 +268,8 @@ class LoadRun {
   const Options& options_;
   const WsUrl& url_;
   int epoll_fd_ = -1;
+  /// wss:// only: the TLS context every connection's session is made from.
+  std::optional<TlsClientContext> tls_;
   ConnectTarget target_;
   /// Local addresses to bind, round-robin; empty when not binding.
   std::vector<sockaddr_in> sources_;

@@ -1,13 +1,15 @@
 // wsreg_load_client: opens N WebSocket connections to a broadcast server,
 // counts the ticks {"seq":N,"sent_ns":T} they receive during a measurement
 // window, and reports delivered and lost ticks, latency and its own CPU time.
-// Single-threaded: one epoll loop over nonblocking sockets (see load_run.hpp).
+// Single-threaded: one epoll loop over nonblocking sockets (see load_run.hpp);
+// wss:// URLs run TLS (OpenSSL) over them, without verifying the certificate.
 //
-// Usage: wsreg_load_client [--url ws://127.0.0.1:9002/] [--connections 1000]
+// Usage: wsreg_load_client [--url ws://127.0.0.1:9002/ | wss://...] [--connections 1000]
 //          [--duration 10] [--connect-timeout 30] [--source-addresses 1]
 //          [--max-pending 256] [--server-pid PID] [--json]
 // Exit: 0 when the run completed (loss is for the caller to judge), 1 when
 // fewer connections than requested were open at window start, 2 on usage errors.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -37,6 +39,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wsreg_load_client: %s\n", error.c_str());  // checked by CLI11 already
     return 2;
   }
+
+  // OpenSSL writes with write(), not send(MSG_NOSIGNAL): a peer's reset
+  // must fail that write, not kill the process.
+  if (url.tls) std::signal(SIGPIPE, SIG_IGN);
 
   const std::uint64_t fd_limit = lc::raise_open_file_limit();
   if (options.connections + 16 > fd_limit) {

@@ -15,7 +15,8 @@ namespace load_client {
 ///
 /// Thread safety: a plain value.
 struct Options {
-  /// Server to load, `ws://host:port/path`; host an IPv4 literal or localhost.
+  /// Server to load, `ws://host:port/path` or `wss://...` (TLS, certificate
+  /// not verified); host an IPv4 literal or localhost.
   std::string url = "ws://127.0.0.1:9002/";
   /// WebSocket connections to open.
   std::size_t connections = 1000;
@@ -39,7 +40,9 @@ struct Options {
   /// Adds the options to `app`, with defaults shown in --help and the URL
   /// checked at parse time (a bad one is a usage error).
   void add_to(CLI::App& app) {
-    app.add_option("--url", url, "server URL, ws://host:port/path (host: IPv4 or localhost)")
+    app.add_option("--url", url,
+                   "server URL, ws://host:port/path or wss://... (TLS, certificate not "
+                   "verified; host: IPv4 or localhost)")
         ->check(CLI::Validator(
             [](std::string& text) {
               WsUrl parsed;

@@ -1,5 +1,6 @@
 // load_client/ws_connection.hpp: one client WebSocket connection's state
-// machine: TCP connect, opening handshake, frame parser, masked writes.
+// machine: TCP connect (and TLS handshake), opening handshake, frame parser,
+// masked writes.
 #ifndef WSREG_LOAD_CLIENT_WS_CONNECTION_HPP
 #define WSREG_LOAD_CLIENT_WS_CONNECTION_HPP
 
@@ -19,6 +20,7 @@
 
 #include "close_cause.hpp"
 #include "read_buffer.hpp"
+#include "socket_stream.hpp"
 #include "ws_frame.hpp"
 #include "ws_handshake.hpp"
 
@@ -30,6 +32,8 @@ namespace load_client {
 struct ConnectTarget {
   int epoll_fd = -1;
   sockaddr_in server{};
+  /// wss://: the TLS context of every connection's session; null for ws://.
+  SSL_CTX* tls = nullptr;
   /// Host header and request target of the upgrade request.
   std::string_view host_header;
   std::string_view path;
@@ -37,6 +41,8 @@ struct ConnectTarget {
 
 /// One client WebSocket connection on a nonblocking TCP socket registered in
 /// an epoll instance (level-triggered, `data.u64` = the connection's token).
+/// With ConnectTarget::tls, its bytes go through a TLS session (SocketStream)
+/// whose handshake is part of the `connecting` state.
 ///
 /// It reports to a Handler passed to each call, which provides:
 /// - `void on_open(WsConnection&)` after a valid 101 response;
@@ -95,7 +101,9 @@ class WsConnection {
     out_.assign(request.begin(), request.end());
 
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return fail(CloseCause::socket_error, handler);
+    if (fd_ < 0 || !stream_.open(fd_, target.tls)) {
+      return fail(CloseCause::socket_error, handler);
+    }
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (source != nullptr) {
@@ -181,6 +189,7 @@ class WsConnection {
   }
 
   void close_socket() noexcept {
+    stream_.close();
     if (fd_ >= 0) ::close(fd_);  // also removes it from the epoll set
     fd_ = -1;
   }
@@ -208,6 +217,12 @@ class WsConnection {
     socklen_t length = sizeof error;
     if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
     if (error != 0) return fail(connect_cause(error), handler);
+    // wss://: the TLS handshake, one step per readiness event (ws:// is done at once).
+    const IoResult tls = stream_.handshake();
+    if (tls.status == IoStatus::want_read || tls.status == IoStatus::want_write) {
+      return set_want_write(tls.status == IoStatus::want_write);
+    }
+    if (tls.status != IoStatus::ok) return fail(CloseCause::tls_handshake, handler);
     state_ = State::handshaking;
     flush(handler);  // sends the upgrade request; sets EPOLLIN (and EPOLLOUT if partial)
   }
@@ -217,14 +232,11 @@ class WsConnection {
   template <class Handler>
   bool flush(Handler& handler) {
     while (out_begin_ < out_.size()) {
-      const ssize_t n =
-          ::send(fd_, out_.data() + out_begin_, out_.size() - out_begin_, MSG_NOSIGNAL);
-      if (n > 0) {
-        out_begin_ += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        set_want_write(true);
+      const IoResult r = stream_.write(out_.data() + out_begin_, out_.size() - out_begin_);
+      if (r.status == IoStatus::ok) {
+        out_begin_ += r.bytes;
+      } else if (r.status == IoStatus::want_write || r.status == IoStatus::want_read) {
+        set_want_write(true);  // want_read: only a TLS 1.3 KeyUpdate; renegotiation is off
         return true;
       } else {
         fail(socket_end_cause(false), handler);
@@ -239,20 +251,22 @@ class WsConnection {
 
   template <class Handler>
   void read_available(Handler& handler) {
-    for (int round = 0; round < max_reads_per_event; ++round) {
+    // Past the round limit only while the TLS session holds bytes epoll cannot see.
+    for (int round = 0; round < max_reads_per_event || stream_.buffered(); ++round) {
       in_.prepare(need_bytes_, min_free_read_bytes);
       const std::size_t space = in_.free_bytes();
-      const ssize_t n = ::recv(fd_, in_.free_data(), space, 0);
-      if (n > 0) {
-        in_.commit(static_cast<std::size_t>(n));
+      const IoResult r = stream_.read(in_.free_data(), space);
+      if (r.status == IoStatus::ok) {
+        in_.commit(r.bytes);
         if (!consume(handler)) return;
-        if (static_cast<std::size_t>(n) < space) return;  // drained; level-triggered epoll recalls us
-      } else if (n == 0) {
+        // Drained; level-triggered epoll recalls us.
+        if (r.bytes < space && !stream_.buffered()) return;
+      } else if (r.status == IoStatus::eof) {
         return fail(socket_end_cause(true), handler);
-      } else if (errno == EINTR) {
-        continue;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      } else if (r.status == IoStatus::want_read) {
         return;
+      } else if (r.status == IoStatus::want_write) {
+        return set_want_write(true);  // a TLS 1.3 KeyUpdate answer waits for room
       } else {
         return fail(socket_end_cause(false), handler);
       }
@@ -327,7 +341,7 @@ class WsConnection {
           // Echo the status code (if any); best effort, the socket closes next.
           append_masked_frame(out_, Opcode::close, payload.substr(0, payload.size() >= 2 ? 2 : 0),
                               next_mask());
-          (void)::send(fd_, out_.data() + out_begin_, out_.size() - out_begin_, MSG_NOSIGNAL);
+          (void)stream_.write(out_.data() + out_begin_, out_.size() - out_begin_);
           fail(CloseCause::server_close, handler);
         } else {
           fail(CloseCause::local_close, handler);  // the answer to our close
@@ -367,6 +381,8 @@ class WsConnection {
   }
 
   int fd_ = -1;
+  /// The bytes of fd_: plain, or TLS over it.
+  SocketStream stream_;
   int epoll_fd_ = -1;
   std::uint64_t token_ = 0;
   State state_ = State::idle;

@@ -1,4 +1,4 @@
-// load_client/ws_url.hpp: the ws://host:port/path URLs the load client accepts.
+// load_client/ws_url.hpp: the ws:// and wss:// URLs the load client accepts.
 #ifndef WSREG_LOAD_CLIENT_WS_URL_HPP
 #define WSREG_LOAD_CLIENT_WS_URL_HPP
 
@@ -12,9 +12,9 @@
 
 namespace load_client {
 
-/// A parsed `ws://host[:port][/path]` URL. The host is an IPv4 literal or
-/// `localhost` (127.0.0.1): the client does no DNS look-up, so a run never
-/// waits on a resolver. No `wss://` (no TLS).
+/// A parsed `ws://host[:port][/path]` or `wss://host[:port][/path]` URL.
+/// The host is an IPv4 literal or `localhost` (127.0.0.1): the client does
+/// no DNS look-up, so a run never waits on a resolver.
 ///
 /// Thread safety: a plain value.
 struct WsUrl {
@@ -24,24 +24,35 @@ struct WsUrl {
   std::string path = "/";
   /// Server address and port (network byte order inside).
   sockaddr_in address{};
+  /// wss://: every connection runs TLS over its socket.
+  bool tls = false;
 };
 
 /// Parses `text` into `out`. Returns an empty string on success, otherwise
 /// a one-line reason, and then leaves `out` unspecified. The port defaults
-/// to 80 when absent.
+/// to 80 (ws://) or 443 (wss://) when absent.
 ///
 /// Thread safety: a pure function; safe from any thread.
 inline std::string parse_ws_url(std::string_view text, WsUrl& out) {
-  constexpr std::string_view scheme = "ws://";
-  if (text.substr(0, scheme.size()) != scheme) return "URL must start with ws://";
-  std::string_view rest = text.substr(scheme.size());
+  constexpr std::string_view plain_scheme = "ws://";
+  constexpr std::string_view tls_scheme = "wss://";
+  std::string_view rest;
+  if (text.substr(0, plain_scheme.size()) == plain_scheme) {
+    out.tls = false;
+    rest = text.substr(plain_scheme.size());
+  } else if (text.substr(0, tls_scheme.size()) == tls_scheme) {
+    out.tls = true;
+    rest = text.substr(tls_scheme.size());
+  } else {
+    return "URL must start with ws:// or wss://";
+  }
   const std::size_t slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
   out.path = slash == std::string_view::npos ? std::string("/") : std::string(rest.substr(slash));
   if (authority.empty()) return "URL has no host";
 
   std::string_view host = authority;
-  std::uint16_t port = 80;
+  std::uint16_t port = out.tls ? 443 : 80;
   if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
     host = authority.substr(0, colon);
     const std::string_view port_text = authority.substr(colon + 1);

@@ -5,8 +5,10 @@
 
 #include <zlib.h>
 
+#include <atomic>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -296,4 +298,43 @@ TEST_CASE("corrupt compressed data is an invalid payload (1007)", "[deflate][lim
   std::string out;
   const auto error = extension.decompress(garbage, sizeof(garbage), out, 1 << 20);
   CHECK(websocketpp::processor::error::to_ws(error) == 1007);
+}
+
+TEST_CASE("both frames of a payload are made once however many threads ask at once",
+          "[deflate][frames]") {
+  using Frames = wspp_detail::DeflateFrames<Message>;
+  const Payload payload = Payload::text(json_ticks(2048));
+  std::atomic<int> plain_made{0};
+  std::atomic<bool> start{false};
+  std::vector<std::shared_ptr<Message>> plain(8), compressed(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    threads.emplace_back([&, i] {
+      while (!start.load()) std::this_thread::yield();
+      const auto frames = payload.encoded<Frames>([] { return std::make_shared<Frames>(); });
+      compressed[i] = frames->compressed(payload, options_with(256));
+      plain[i] = frames->plain([&] {
+        plain_made.fetch_add(1);
+        return std::make_shared<Message>(Message::con_msg_man_ptr(), websocketpp::frame::opcode::text, 0);
+      });
+    });
+  }
+  start.store(true);
+  for (auto& thread : threads) thread.join();
+  CHECK(plain_made.load() == 1);
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    CHECK(plain[i] == plain[0]);
+    CHECK(compressed[i] == compressed[0]);
+  }
+  REQUIRE(compressed[0]);
+  std::string inflated;
+  REQUIRE(inflate_message(compressed[0]->get_payload(), inflated));
+  CHECK(inflated == payload.data());
+}
+
+TEST_CASE("a payload not worth compressing is remembered as such", "[deflate][frames]") {
+  const Payload payload = Payload::binary(random_bytes(4096));
+  wspp_detail::DeflateFrames<Message> frames;
+  CHECK_FALSE(frames.compressed(payload, options_with(256)));
+  CHECK_FALSE(frames.compressed(payload, options_with(256)));
 }

@@ -27,11 +27,13 @@
 #include <zlib.h>
 
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -187,6 +189,70 @@ std::shared_ptr<Message> deflate_once(const Payload& payload, const DeflateOnceO
   message->set_prepared(true);
   return message;
 }
+
+/// A value made once, on first use, by whichever thread asks first; the
+/// same double-checked pattern as Payload::encoded (not std::call_once,
+/// for the reason given there). A make() that throws leaves it unmade.
+///
+/// Thread safety: get() is thread-safe: concurrent first calls run make()
+/// once and the others wait for it; afterwards one acquire load, no lock.
+template <class T>
+class MadeOnce {
+ public:
+  /// The value, made by `make()` (returning std::shared_ptr<T>, possibly
+  /// null, which is kept too) on the first call.
+  template <class Make>
+  std::shared_ptr<T> get(Make&& make) const {
+    if (!ready_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!ready_.load(std::memory_order_relaxed)) {
+        value_ = make();
+        ready_.store(true, std::memory_order_release);
+      }
+    }
+    return value_;
+  }
+
+ private:
+  // Guards the one write of value_, before ready_ is set (release).
+  mutable std::mutex mutex_;
+  mutable std::atomic<bool> ready_{false};
+  mutable std::shared_ptr<T> value_;
+};
+
+/// The encoding a deflate-enabled Server caches in each Payload
+/// (Payload::encoded caches one encoding per payload, so both frames live
+/// in this one object): the plain frame (frame_once()) for connections
+/// without the extension, and the frame compressed once (deflate_once())
+/// for those with it, each made on first need only. A broadcast that
+/// reaches no deflate connection never compresses; one that reaches only
+/// deflate connections never copies the plain bytes. A Server without
+/// deflate keeps caching its plain frame directly (tag FramedMessage), so
+/// it pays nothing for this.
+///
+/// Thread safety: Distinct objects: Safe. Shared objects: Safe (both
+/// members are MadeOnce).
+template <class Message>
+class DeflateFrames {
+ public:
+  /// The plain frame, made by `make()` on first call. Thread-safe.
+  template <class Make>
+  std::shared_ptr<Message> plain(Make&& make) const {
+    return plain_.get(std::forward<Make>(make));
+  }
+
+  /// The compressed frame of `payload` (deflate_once(payload, options) on
+  /// first call; null if compression does not pay). Every call on one
+  /// object must pass the same payload and options. Thread-safe.
+  std::shared_ptr<Message> compressed(const Payload& payload,
+                                      const DeflateOnceOptions& options) const {
+    return compressed_.get([&] { return deflate_once<Message>(payload, options); });
+  }
+
+ private:
+  MadeOnce<Message> plain_;
+  MadeOnce<Message> compressed_;
+};
 
 /// The server_max_window_bits a connection negotiated, read from the
 /// Sec-WebSocket-Extensions value of its handshake response (which

@@ -60,6 +60,7 @@ class LoadRun {
     target_.server = url_.address;
     target_.host_header = url_.host_header;
     target_.path = url_.path;
+    if (options.deflate) target_.extensions = deflate_offer;
     if (options.source_addresses > 1) {
       for (unsigned i = 1; i <= options.source_addresses; ++i) {
         sockaddr_in source{};
@@ -129,6 +130,13 @@ class LoadRun {
     ++ticks_;
     lost_ += outcome.lost;
     histogram_.record_ns(realtime_ns() - tick.sent_ns);
+  }
+
+  /// The wire bytes of one data frame arrived (counted in the window only).
+  void on_received(WsConnection&, std::size_t bytes, bool compressed) {
+    if (phase_ != Phase::window) return;
+    data_bytes_ += bytes;
+    if (compressed) compressed_bytes_ += bytes;
   }
 
   /// A connection ended (exactly once per started connection).
@@ -210,6 +218,8 @@ class LoadRun {
     report.lost = lost_;
     report.duplicate_or_reordered = duplicate_or_reordered_;
     report.other_frames = other_frames_;
+    report.data_bytes = data_bytes_;
+    report.compressed_bytes = compressed_bytes_;
     report.closed_by_server = causes_[static_cast<std::size_t>(CloseCause::server_close)];
     for (std::size_t i = 0; i < causes_.size(); ++i) {
       if (!is_connection_error(static_cast<CloseCause>(i))) continue;
@@ -285,6 +295,8 @@ class LoadRun {
   std::uint64_t lost_ = 0;
   std::uint64_t duplicate_or_reordered_ = 0;
   std::uint64_t other_frames_ = 0;
+  std::uint64_t data_bytes_ = 0;
+  std::uint64_t compressed_bytes_ = 0;
 };
 
 }  // namespace load_client

@@ -38,6 +38,11 @@ struct LoadReport {
   std::uint64_t max_ticks_per_connection = 0;
   /// Text frames that are not ticks, and binary frames, in the window.
   std::uint64_t other_frames = 0;
+  /// Wire bytes (frame headers and payloads as sent, before inflation) of
+  /// the data frames received in the window, and of those that belonged
+  /// to compressed messages (permessage-deflate, --deflate).
+  std::uint64_t data_bytes = 0;
+  std::uint64_t compressed_bytes = 0;
   /// Open connections ended by a server close frame.
   std::uint64_t closed_by_server = 0;
   /// Open connections lost to protocol errors, socket errors or a TCP close
@@ -111,6 +116,8 @@ inline std::string to_json_line(const LoadReport& r) {
   j["min_ticks_per_connection"] = r.min_ticks_per_connection;
   j["max_ticks_per_connection"] = r.max_ticks_per_connection;
   j["other_frames"] = r.other_frames;
+  j["data_bytes"] = r.data_bytes;
+  j["compressed_bytes"] = r.compressed_bytes;
   j["closed_by_server"] = r.closed_by_server;
   j["errors"] = r.errors;
   j["connect_s"] = detail::round3(r.connect_s);
@@ -158,6 +165,8 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   std::fprintf(out, "ticks per connection:     min %llu, max %llu\n",
                u(r.min_ticks_per_connection), u(r.max_ticks_per_connection));
   std::fprintf(out, "other frames:             %llu\n", u(r.other_frames));
+  std::fprintf(out, "data bytes on the wire:   %llu (%llu of compressed messages)\n",
+               u(r.data_bytes), u(r.compressed_bytes));
   std::fprintf(out, "closed by server:         %llu\n", u(r.closed_by_server));
   std::fprintf(out, "errors:                   %llu%s\n", u(r.errors),
                detail::causes_text(r.error_causes).c_str());

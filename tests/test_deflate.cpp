@@ -16,8 +16,11 @@
 #include <websocketpp/message_buffer/alloc.hpp>
 #include <websocketpp/message_buffer/message.hpp>
 
+#include "inflate.hpp"
+
 namespace wspp_detail = wsreg::wspp::detail;
 using wsreg::Payload;
+using wsreg_test::inflate_message;
 
 namespace {
 
@@ -42,27 +45,6 @@ std::string random_bytes(std::size_t size) {
   std::string bytes(size, '\0');
   for (auto& byte : bytes) byte = static_cast<char>(rng());
   return bytes;
-}
-
-// Inflates one message the way a receiver does (RFC 7692 section 7.2.2):
-// a fresh raw inflater with `window_bits`, the 00 00 ff ff tail appended.
-// Returns false on a zlib error.
-bool inflate_message(std::string compressed, std::string& out, int window_bits = 15) {
-  compressed.append("\x00\x00\xff\xff", 4);
-  z_stream stream{};
-  if (inflateInit2(&stream, -window_bits) != Z_OK) return false;
-  stream.next_in = reinterpret_cast<Bytef*>(compressed.data());
-  stream.avail_in = static_cast<uInt>(compressed.size());
-  unsigned char chunk[4096];
-  int rc = Z_OK;
-  do {
-    stream.next_out = chunk;
-    stream.avail_out = sizeof(chunk);
-    rc = inflate(&stream, Z_SYNC_FLUSH);
-    out.append(reinterpret_cast<char*>(chunk), sizeof(chunk) - stream.avail_out);
-  } while (rc == Z_OK && (stream.avail_out == 0 || stream.avail_in != 0));
-  inflateEnd(&stream);
-  return rc == Z_OK || rc == Z_BUF_ERROR;
 }
 
 // The payload length a server frame's header announces (RFC 6455 5.2).

@@ -301,7 +301,8 @@ inline bool shared_frame_fits(std::uint8_t window_bits, std::size_t payload_byte
 ///   window.
 /// - Compression (RFC 7692 section 7.2.1), for messages websocketpp frames
 ///   itself (connection::send of an unprepared message marked compressed):
-///   raw DEFLATE with no context takeover, the compressor made on first use.
+///   raw DEFLATE with no context takeover, the compressor made on first use
+///   (so a connection served only by compress-once frames never has one).
 /// - Inflation (section 7.2.2): the inflater is made on the first
 ///   compressed message. decompress() stops and reports
 ///   processor::error::message_too_big (close code 1009) as soon as the
@@ -398,7 +399,9 @@ class PerMessageDeflate {
   std::error_code compress(const std::string& in, std::string& out) {
     namespace pd = ::websocketpp::extensions::permessage_deflate::error;
     try {
-      if (!deflater_) deflater_ = std::make_unique<RawDeflater>(server_window_bits_, level, 8);
+      if (!deflater_) {
+        deflater_ = std::make_unique<RawDeflater>(server_window_bits_, level, mem_level);
+      }
       if (deflater_->compress(in, out)) return std::error_code();
     } catch (const std::bad_alloc&) {
     }
@@ -455,6 +458,11 @@ class PerMessageDeflate {
 
   /// zlib level of websocketpp's per-connection compression (compress()).
   static constexpr int level = Z_DEFAULT_COMPRESSION;
+  /// zlib memLevel of the per-connection compressor: 4, as websocketpp's
+  /// own extension, since one exists per connection that needs it: about
+  /// 2^(window_bits+2) + 8 KiB allocated (136 KiB at 15 bits), and 4 KiB of
+  /// hash table cleared per message. Compress-once uses 8 (one per thread).
+  static constexpr int mem_level = 4;
 
  private:
   // "8" to "15", no sign, no leading zero (RFC 7692 section 7.1.2.1);

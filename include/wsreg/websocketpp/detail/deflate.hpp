@@ -40,8 +40,11 @@
 #include <utility>
 
 #include <websocketpp/http/constants.hpp>
-// Its error codes; it needs <sstream> and http/constants.hpp before it.
+// enabled.hpp for its error codes. It needs <sstream> and http/constants.hpp
+// before it, and disabled.hpp must come first: parsed after enabled.hpp,
+// its `error::disabled` finds permessage_deflate::error and fails.
 #include <sstream>
+#include <websocketpp/extensions/permessage_deflate/disabled.hpp>
 #include <websocketpp/extensions/permessage_deflate/enabled.hpp>
 #include <websocketpp/frame.hpp>
 #include <websocketpp/processors/base.hpp>
@@ -444,6 +447,7 @@ class PerMessageDeflate {
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
         return perr::make_error_code(perr::invalid_payload);
       }
+      inflated_bytes_total().fetch_add(produced, std::memory_order_relaxed);
       if (produced > limit_ || out.size() > limit_ - produced) {
         return perr::make_error_code(perr::message_too_big);
       }
@@ -454,6 +458,15 @@ class PerMessageDeflate {
       if (!more) break;
     }
     return std::error_code();
+  }
+
+  /// Bytes ever inflated by the connections of every endpoint on `config`
+  /// in this process: a diagnostic (tests prove with it that a compressed
+  /// message past the limit is not inflated further). Thread-safe (a
+  /// relaxed atomic, one addition per inflate step).
+  static std::atomic<std::uint64_t>& inflated_bytes_total() noexcept {
+    static std::atomic<std::uint64_t> total{0};
+    return total;
   }
 
   /// zlib level of websocketpp's per-connection compression (compress()).

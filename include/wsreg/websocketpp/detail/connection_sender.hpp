@@ -384,23 +384,31 @@ class ConnectionSender final : public Sender {
   }
 
   // Hands one message to websocketpp: the prepared frame-once message as
-  // is, or the payload for websocketpp to copy and frame. Returns its error.
+  // is, or a copy of the payload for websocketpp to frame. Returns its error.
   template <class Message>
   static std::error_code hand(Connection& connection, const Payload& payload,
                               const std::shared_ptr<Message>& message) {
     if (message) return connection.send(message);
-    const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
-    return connection.send(payload.data().data(), payload.size(), opcode);
+    // Not send(data, size, opcode): websocketpp 0.8.2 marks only its
+    // send(std::string, opcode) messages compressed, so with a compression
+    // extension those would go uncompressed. copy_of() costs the same
+    // (one message, one copy of the bytes).
+    return connection.send(copy_of(payload));
   }
 
   // An unprepared message holding a copy of the payload, for a connection
   // that is framed per connection: websocketpp frames it when it is handed.
+  // Marked compressed, as websocketpp's own send(std::string, op) marks
+  // its messages, so a queued message is treated as one handed at once: a
+  // config with a compression extension compresses it, others ignore the
+  // mark.
   static typename Connection::message_ptr copy_of(const Payload& payload) {
     using Message = typename Connection::message_type;
     const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
     auto message = std::make_shared<Message>(typename Message::con_msg_man_ptr(), opcode,
                                              payload.size());
     message->set_payload(payload.data().data(), payload.size());
+    message->set_compressed(true);
     return message;
   }
 

@@ -188,7 +188,8 @@ struct ServerOptions {
   std::size_t deflate_threshold_bytes = 256;
 
   /// zlib compression level for outgoing messages: 1 (fastest) to 9
-  /// (smallest); zlib's default is 6. Default 6.
+  /// (smallest); zlib's default is 6. Another value makes the Server's
+  /// constructor throw std::invalid_argument. Default 6.
   int deflate_level = 6;
 
   // Limits

@@ -24,6 +24,8 @@
 #ifndef WSREG_WEBSOCKETPP_DETAIL_DEFLATE_HPP
 #define WSREG_WEBSOCKETPP_DETAIL_DEFLATE_HPP
 
+#include "wsreg/websocketpp/detail/cxx_check.hpp"  // first: websocketpp 0.8.2 is C++17 only
+
 #include <zlib.h>
 
 #include <array>

@@ -192,6 +192,7 @@ class LoadRun {
       server_cpu_start = process_cpu_seconds_of(options_.server_pid);
     }
     const std::optional<double> host_cpu_start = host_busy_cpu_seconds();
+    const std::optional<std::uint64_t> loopback_start = loopback_bytes();
     const double cpu_start = process_cpu_seconds();
     const auto start = Clock::now();
     const auto end = start + to_duration(options_.duration_s);
@@ -203,6 +204,9 @@ class LoadRun {
     phase_ = Phase::closing;
     report.window_s = std::chrono::duration<double>(now - start).count();
     report.client_cpu_window_s = process_cpu_seconds() - cpu_start;
+    if (const auto loopback_end = loopback_bytes(); loopback_start && loopback_end) {
+      report.loopback_bytes_window = *loopback_end - *loopback_start;
+    }
     if (const auto host_cpu_end = host_busy_cpu_seconds(); host_cpu_start && host_cpu_end) {
       report.host_cpu_window_s = *host_cpu_end - *host_cpu_start;
     }

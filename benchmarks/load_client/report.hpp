@@ -70,6 +70,10 @@ struct LoadReport {
   /// Busy CPU time of the whole host (all processes, all CPUs) over the
   /// window, seconds; minus client and server, what other processes took.
   std::optional<double> host_cpu_window_s;
+  /// Bytes the loopback interface carried over the window (/proc/net/dev,
+  /// all traffic on 127/8 of the host, TCP/IP headers and both directions
+  /// included): the run's wire bytes plus whatever else used loopback.
+  std::optional<std::uint64_t> loopback_bytes_window;
 };
 
 namespace detail {
@@ -143,6 +147,11 @@ inline std::string to_json_line(const LoadReport& r) {
   } else {
     j["host_cpu_window_s"] = nullptr;
   }
+  if (r.loopback_bytes_window) {
+    j["loopback_bytes_window"] = *r.loopback_bytes_window;
+  } else {
+    j["loopback_bytes_window"] = nullptr;
+  }
   j["connect_failure_causes"] = detail::causes_json(r.connect_failure_causes);
   j["error_causes"] = detail::causes_json(r.error_causes);
   return j.dump();
@@ -183,6 +192,10 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   if (r.host_cpu_window_s) {
     std::fprintf(out, "host cpu s:               %.3f in window (all processes)\n",
                  *r.host_cpu_window_s);
+  }
+  if (r.loopback_bytes_window) {
+    std::fprintf(out, "loopback bytes:           %llu in window (all of 127/8, headers included)\n",
+                 u(*r.loopback_bytes_window));
   }
 }
 

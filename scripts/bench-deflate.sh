@@ -23,7 +23,8 @@
 # Environment: N (5000), TICK_BYTES (1024), VARIANTS ("none websocketpp
 # per-connection once"), KINDS ("latency throughput"), RUNS (1), DURATION (10),
 # LATENCY_RATE (10), OFFERED (1000000), POLICY (mutex), SOURCE_ADDRESSES (3),
-# OUT (benchmarks/results/deflate.csv).
+# OUT (benchmarks/results/deflate.csv), KEEP_JSON (0; 1 keeps each run's client
+# report and server log beside OUT).
 # Prints one table row per run and appends it to OUT as CSV. Exit status 1 if a
 # server or client failed.
 set -euo pipefail
@@ -98,6 +99,10 @@ for kind in $kinds; do
          (per(.data_bytes) * 10 | round / 10),
          (per(.loopback_bytes_window // 0) * 10 | round / 10)] | @csv' "$report" | tr -d '"')
       echo "$row" >>"$out"
+      if [ "${KEEP_JSON:-0}" = 1 ]; then
+        cp "$report" "${out%.csv}-$kind-$variant-$n-$run.json"
+        cp "$log" "${out%.csv}-$kind-$variant-$n-$run.server.log"
+      fi
       IFS=, read -r k v nn _ _ _ ticks lost _ cpu rss _ _ _ us wire lo <<<"$row"
       printf '%-10s %-15s %6s %10s %6s %8s %11s %10s %10s %9s\n' "$k" "$v" "$nn" "$ticks" \
         "$lost" "$cpu" "$us" "$wire" "$lo" "$(awk -v r="$rss" 'BEGIN {printf "%.0f", r / 1024}')"

@@ -5,7 +5,10 @@
 // closed, and is sent {"dropped":N} (its running total) once it has caught up.
 // Usage: broadcast_server [--address 0.0.0.0] [--port 9002] [--threads 1]
 //                         [--policy actor|mutex] [--rate 10] [--overflow close|drop_newest]
-//                         [--tls-cert cert.pem --tls-key key.pem]
+//                         [--tls-cert cert.pem --tls-key key.pem] [--deflate]
+// --deflate: permessage-deflate (RFC 7692) for clients that offer it; each
+// message of 256 bytes or more is compressed once for all of them (a tick is
+// smaller and goes plain; relayed text may not be).
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -38,7 +41,7 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args, d
   options.threads = args.threads;
   options.max_message_size = args.max_message_size;
   options.overflow_policy = overflow;
-  return examples::with_server(registry, args, options, [&](auto& server) {
+  return examples::with_server<true>(registry, args, options, [&](auto& server) {
     // Under drop_newest: called on the connection's io thread once its queue
     // has drained after it lost ticks (not once per lost tick), so the notice
     // arrives right after the ticks it did get. A client can resynchronise.
@@ -52,8 +55,9 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args, d
       if (message.opcode() == wsreg::Opcode::text) registry.broadcast(std::move(message));
     });
 
-    char rate[32];
-    std::snprintf(rate, sizeof rate, ", rate %g Hz", rate_hz);
+    char rate[64];
+    std::snprintf(rate, sizeof rate, ", rate %g Hz%s", rate_hz,
+                  args.deflate ? ", permessage-deflate" : "");
     if (!examples::listen_and_report(server, args, "broadcast_server", rate)) return 1;
 
     const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate_hz));
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   examples::ServerArguments args;
   args.add_to(app);
   args.add_message_size_to(app);
+  args.add_deflate_to(app);
   std::string overflow = "close";
   app.add_option("--overflow", overflow,
                  "past max_buffered_bytes: close the client (1008) or drop_newest (drop ticks, "

@@ -73,11 +73,23 @@ class RawClient {
     return true;
   }
 
-  /// The opening handshake request, as a client sends it (RFC 6455 4.1).
-  static std::string handshake_request(const std::string& path = "/") {
+  /// The opening handshake request, as a client sends it (RFC 6455 4.1),
+  /// with `extra_headers` (each line ending in CRLF) before the blank line.
+  static std::string handshake_request(const std::string& path = "/",
+                                       const std::string& extra_headers = std::string()) {
     return "GET " + path +
            " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+           extra_headers + "\r\n";
+  }
+
+  /// Connects and sends the handshake with `extra_headers` (say
+  /// "Sec-WebSocket-Extensions: permessage-deflate\r\n"); returns the
+  /// response header, empty if the connection failed.
+  std::string open_with(std::uint16_t port, const std::string& extra_headers,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    if (!connect_tcp(port) || !write_all(handshake_request("/", extra_headers))) return {};
+    return read_http_response(timeout);
   }
 
   /// Connects and completes the opening handshake; returns true on "101".
@@ -111,10 +123,12 @@ class RawClient {
     return true;
   }
 
-  /// A masked client frame (RFC 6455 5.2, 5.3): `opcode` with FIN set or not.
-  static std::string frame(std::uint8_t opcode, const std::string& payload, bool fin = true) {
+  /// A masked client frame (RFC 6455 5.2, 5.3): `opcode` with FIN set or
+  /// not, and RSV1 (RFC 7692: compressed) if `rsv1`.
+  static std::string frame(std::uint8_t opcode, const std::string& payload, bool fin = true,
+                           bool rsv1 = false) {
     std::string out;
-    out += static_cast<char>((fin ? 0x80 : 0x00) | opcode);
+    out += static_cast<char>((fin ? 0x80 : 0x00) | (rsv1 ? 0x40 : 0x00) | opcode);
     const std::size_t n = payload.size();
     if (n < 126) {
       out += static_cast<char>(0x80 | n);
@@ -156,18 +170,24 @@ class RawClient {
 
   /// Reads the next whole data message (RFC 6455 5.4: its fragments
   /// joined), skipping pings and pongs; false on a close frame, EOF or
-  /// timeout. `opcode` is the first fragment's (text 0x1 or binary 0x2).
+  /// timeout. `opcode` is the first fragment's (text 0x1 or binary 0x2),
+  /// `*rsv1` (if given) its RSV1 bit (RFC 7692: the payload is compressed).
   bool read_data_message(std::uint8_t& opcode, std::string& payload,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                         bool* rsv1 = nullptr) {
     payload.clear();
     std::uint8_t frame_opcode = 0;
     std::string part;
     bool fin = false;
     bool started = false;
-    while (read_frame(frame_opcode, part, timeout, &fin)) {
+    bool frame_rsv1 = false;
+    while (read_frame(frame_opcode, part, timeout, &fin, &frame_rsv1)) {
       if (frame_opcode == 0x8) return false;
       if (frame_opcode == 0x9 || frame_opcode == 0xA) continue;
-      if (!started) opcode = frame_opcode;
+      if (!started) {
+        opcode = frame_opcode;
+        if (rsv1 != nullptr) *rsv1 = frame_rsv1;
+      }
       started = true;
       payload += part;
       if (fin) return true;
@@ -183,10 +203,10 @@ class RawClient {
   }
 
   /// Reads one whole server frame (unmasked, RFC 6455 5.2) into `opcode`
-  /// and `payload`, and its FIN bit into `*fin` if given; false on EOF,
-  /// error or timeout.
+  /// and `payload`, its FIN bit into `*fin` and its RSV1 bit into `*rsv1`
+  /// if given; false on EOF, error or timeout.
   bool read_frame(std::uint8_t& opcode, std::string& payload, std::chrono::milliseconds timeout,
-                  bool* fin = nullptr) {
+                  bool* fin = nullptr, bool* rsv1 = nullptr) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     char chunk[65536];
     for (;;) {
@@ -214,6 +234,7 @@ class RawClient {
         if (complete && pending_.size() >= header + length) {
           opcode = b0 & 0x0F;
           if (fin != nullptr) *fin = (b0 & 0x80) != 0;
+          if (rsv1 != nullptr) *rsv1 = (b0 & 0x40) != 0;
           payload.assign(pending_, header, length);
           pending_.erase(0, header + length);
           return true;

@@ -6,9 +6,22 @@
 // Usage: wsreg_bench_server [--address 127.0.0.1] [--port 0] [--threads 1]
 //          [--policy actor|mutex] [--rate 10] [--max-buffered-bytes 1048576]
 //          [--frame-once on|off] [--start-after-connections 0] [--publish]
+//          [--compression none|once|per-connection|websocketpp] [--tick-bytes 0]
 // --publish: every connection subscribes to one topic when it opens, and
 // each tick is published to that topic instead of broadcast (the same
 // recipients, through the topic path).
+// --compression (permessage-deflate, RFC 7692, for clients that offer it):
+//   none            wsreg::wspp::Config, no extension (the default)
+//   once            DeflateConfig with frame_once: each tick compressed once
+//                   and the same frame queued on every connection
+//   per-connection  DeflateConfig, frame_once off: websocketpp compresses a
+//                   copy per connection with wsreg's extension (no context
+//                   takeover, as `once`)
+//   websocketpp     websocketpp 0.8.2's own extension (enabled<>), frame_once
+//                   off: compressed per connection, with context takeover
+//                   unless the client asks otherwise
+// --tick-bytes N: ticks of about N bytes of JSON (e2e::JsonTick) instead of
+// the 46-byte {"seq":N,"sent_ns":T}.
 // Prints "wsreg_bench_server: listening on port N (...)" when ready; stops
 // on SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
 // --tls-cert FILE --tls-key FILE (as every example takes them): wss://
@@ -18,6 +31,8 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <variant>
 
 #include <CLI/CLI.hpp>
 
@@ -26,7 +41,10 @@
 #include "common/periodic_thread.hpp"
 #include "common/wait_for_signal.hpp"
 #include "tick.hpp"
+#include "wsreg/websocketpp/deflate_config.hpp"
 #include "wsreg/websocketpp/server.hpp"
+// After wsreg's headers (which include it in the order it needs).
+#include <websocketpp/extensions/permessage_deflate/enabled.hpp>
 
 namespace {
 
@@ -37,6 +55,18 @@ struct BenchArguments {
   std::string frame_once = "on";
   std::size_t start_after_connections = 0;
   bool publish = false;
+  std::string compression = "none";
+  std::size_t tick_bytes = 0;
+};
+
+/// wsreg's Config with websocketpp 0.8.2's own permessage-deflate extension,
+/// for the `--compression websocketpp` comparison only: it inflates without
+/// a limit and keeps a compressor per connection (see deflate.hpp's header).
+struct StockDeflateConfig : wsreg::wspp::Config {
+  using type = StockDeflateConfig;
+  struct permessage_deflate_config {};
+  using permessage_deflate_type =
+      ::websocketpp::extensions::permessage_deflate::enabled<permessage_deflate_config>;
 };
 
 /// The one topic of --publish runs.
@@ -45,9 +75,9 @@ const std::string topic = "ticks";
 template <class Policy, class Server>
 int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
           examples::StopSignals& signals, const examples::ServerArguments& args,
-          const BenchArguments& bench);
+          const BenchArguments& bench, const wsreg::wspp::ServerOptions& options);
 
-template <class Policy>
+template <class Policy, class Config>
 int run(examples::StopSignals& signals, const examples::ServerArguments& args,
         const BenchArguments& bench) {
   wsreg::ConnectionRegistry<Policy> registry;
@@ -56,14 +86,27 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
   options.max_buffered_bytes = bench.max_buffered_bytes;
   options.overflow_policy = wsreg::wspp::OverflowPolicy::drop_newest;
   options.frame_once = bench.frame_once == "on";
+  if (bench.compression == "once") options.frame_once = true;
+  if (bench.compression == "per-connection" || bench.compression == "websocketpp") {
+    options.frame_once = false;
+  }
   // The other variants have no heartbeat; neither does this one, so every
   // variant puts the same frames on the wire.
   options.ping_interval = std::chrono::milliseconds(0);
   options.idle_timeout = std::chrono::milliseconds(0);
-  // wsreg::wspp::Server, or TlsServer with --tls-cert and --tls-key.
-  return examples::with_server(registry, args, options, [&](auto& server) {
-    return serve(server, registry, signals, args, bench);
-  });
+  if constexpr (std::is_same_v<Config, wsreg::wspp::Config>) {
+    // wsreg::wspp::Server, or TlsServer with --tls-cert and --tls-key.
+    return examples::with_server(registry, args, options, [&](auto& server) {
+      return serve(server, registry, signals, args, bench, options);
+    });
+  } else {
+    if (args.tls()) {
+      std::fprintf(stderr, "wsreg_bench_server: --compression with --tls-cert is not offered\n");
+      return 2;
+    }
+    wsreg::wspp::Server<Policy, std::monostate, Config> server(registry, options);
+    return serve(server, registry, signals, args, bench, options);
+  }
 }
 
 /// Ticks to every connection of `server` until SIGINT or SIGTERM, then
@@ -71,20 +114,24 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
 template <class Policy, class Server>
 int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
           examples::StopSignals& signals, const examples::ServerArguments& args,
-          const BenchArguments& bench) {
+          const BenchArguments& bench, const wsreg::wspp::ServerOptions& options) {
   if (bench.publish) {
     server.set_open_handler([&registry](wsreg::ConnectionId id) { registry.subscribe(id, topic); });
   }
 
-  char extra[128];
-  std::snprintf(extra, sizeof extra, ", rate %g Hz, max-buffered-bytes %zu, frame-once %s%s",
-                bench.rate_hz, bench.max_buffered_bytes, bench.frame_once.c_str(),
-                bench.publish ? ", publish" : "");
+  char extra[192];
+  std::snprintf(extra, sizeof extra,
+                ", rate %g Hz, max-buffered-bytes %zu, frame-once %s%s, compression %s, "
+                "tick-bytes %zu",
+                bench.rate_hz, bench.max_buffered_bytes, options.frame_once ? "on" : "off",
+                bench.publish ? ", publish" : "", bench.compression.c_str(), bench.tick_bytes);
   if (!examples::listen_and_report(server, args, "wsreg_bench_server", extra)) return 1;
 
   // --rate 0: no ticker at all (idle-memory runs). Ticks before
   // --start-after-connections connections are open are skipped (seq goes on).
   bool started = false;  // ticker thread only
+  e2e::TickText text;    // ticker thread only
+  e2e::JsonTick json(bench.tick_bytes);
   std::unique_ptr<examples::PeriodicThread> ticker;
   if (bench.rate_hz > 0) {
     const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / bench.rate_hz));
@@ -93,8 +140,9 @@ int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
         if (registry.size_approx() < bench.start_after_connections) return;
         started = true;
       }
-      e2e::TickText text;
-      wsreg::Payload tick = wsreg::Payload::text(std::string(text.format(seq)));
+      wsreg::Payload tick =
+          bench.tick_bytes == 0 ? wsreg::Payload::text(std::string(text.format(seq)))
+                                : wsreg::Payload::text(std::string(json.format(seq)));
       if (bench.publish) {
         registry.publish(topic, std::move(tick));
       } else {
@@ -141,6 +189,16 @@ int main(int argc, char** argv) {
   app.add_option("--start-after-connections", bench.start_after_connections,
                  "tick only once this many connections are open (0: from the start)")
       ->capture_default_str();
+  app.add_option("--compression", bench.compression,
+                 "permessage-deflate: none, once (compress once for all), per-connection "
+                 "(websocketpp compresses per connection, wsreg's extension), websocketpp "
+                 "(websocketpp's own extension, per connection)")
+      ->check(CLI::IsMember({"none", "once", "per-connection", "websocketpp"}))
+      ->capture_default_str();
+  app.add_option("--tick-bytes", bench.tick_bytes,
+                 "ticks of about this many bytes of JSON; 0: the 46-byte tick")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 24))
+      ->capture_default_str();
   app.add_flag("--publish", bench.publish,
                "subscribe every connection to one topic and publish ticks to it instead of "
                "broadcasting");
@@ -148,6 +206,11 @@ int main(int argc, char** argv) {
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
   examples::StopSignals signals;  // before any thread and before the port is printed
   return examples::with_policy(args.policy, [&](auto tag) {
-    return run<typename decltype(tag)::type>(signals, args, bench);
+    using Policy = typename decltype(tag)::type;
+    if (bench.compression == "once" || bench.compression == "per-connection") {
+      return run<Policy, wsreg::wspp::DeflateConfig>(signals, args, bench);
+    }
+    if (bench.compression == "websocketpp") return run<Policy, StockDeflateConfig>(signals, args, bench);
+    return run<Policy, wsreg::wspp::Config>(signals, args, bench);
   });
 }

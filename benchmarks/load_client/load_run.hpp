@@ -62,6 +62,7 @@ class LoadRun {
     target_.server = url_.address;
     target_.host_header = url_.host_header;
     target_.path = url_.path;
+    if (options.deflate) target_.extensions = deflate_offer;
     if (options.source_addresses > 1) {
       for (unsigned i = 1; i <= options.source_addresses; ++i) {
         sockaddr_in source{};
@@ -133,6 +134,13 @@ class LoadRun {
     histogram_.record_ns(realtime_ns() - tick.sent_ns);
   }
 
+  /// The wire bytes of one data frame arrived (counted in the window only).
+  void on_received(WsConnection&, std::size_t bytes, bool compressed) {
+    if (phase_ != Phase::window) return;
+    data_bytes_ += bytes;
+    if (compressed) compressed_bytes_ += bytes;
+  }
+
   /// A connection ended (exactly once per started connection).
   void on_closed(WsConnection& connection, CloseCause cause) {
     if (trackers_[connection.token()].opened()) {
@@ -186,6 +194,7 @@ class LoadRun {
       server_cpu_start = process_cpu_seconds_of(options_.server_pid);
     }
     const std::optional<double> host_cpu_start = host_busy_cpu_seconds();
+    const std::optional<std::uint64_t> loopback_start = loopback_bytes();
     const double cpu_start = process_cpu_seconds();
     const auto start = Clock::now();
     const auto end = start + to_duration(options_.duration_s);
@@ -197,6 +206,9 @@ class LoadRun {
     phase_ = Phase::closing;
     report.window_s = std::chrono::duration<double>(now - start).count();
     report.client_cpu_window_s = process_cpu_seconds() - cpu_start;
+    if (const auto loopback_end = loopback_bytes(); loopback_start && loopback_end) {
+      report.loopback_bytes_window = *loopback_end - *loopback_start;
+    }
     if (const auto host_cpu_end = host_busy_cpu_seconds(); host_cpu_start && host_cpu_end) {
       report.host_cpu_window_s = *host_cpu_end - *host_cpu_start;
     }
@@ -212,6 +224,8 @@ class LoadRun {
     report.lost = lost_;
     report.duplicate_or_reordered = duplicate_or_reordered_;
     report.other_frames = other_frames_;
+    report.data_bytes = data_bytes_;
+    report.compressed_bytes = compressed_bytes_;
     report.closed_by_server = causes_[static_cast<std::size_t>(CloseCause::server_close)];
     for (std::size_t i = 0; i < causes_.size(); ++i) {
       if (!is_connection_error(static_cast<CloseCause>(i))) continue;
@@ -289,6 +303,8 @@ class LoadRun {
   std::uint64_t lost_ = 0;
   std::uint64_t duplicate_or_reordered_ = 0;
   std::uint64_t other_frames_ = 0;
+  std::uint64_t data_bytes_ = 0;
+  std::uint64_t compressed_bytes_ = 0;
 };
 
 }  // namespace load_client

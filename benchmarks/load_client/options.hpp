@@ -36,6 +36,8 @@ struct Options {
   /// time over the window and its resident memory at window start are read
   /// from /proc and reported.
   int server_pid = 0;
+  /// Offer permessage-deflate (RFC 7692) and inflate compressed messages.
+  bool deflate = false;
 
   /// Adds the options to `app`, with defaults shown in --help and the URL
   /// checked at parse time (a bad one is a usage error).
@@ -67,6 +69,9 @@ struct Options {
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
         ->capture_default_str();
     app.add_flag("--json", json, "print one JSON line instead of human-readable lines");
+    app.add_flag("--deflate", deflate,
+                 "offer permessage-deflate and inflate compressed messages (wire bytes are "
+                 "counted as received)");
     app.add_option("--server-pid", server_pid,
                    "server process id: report its CPU time in the window and RSS at window start")
         ->check(CLI::Range(0, 1 << 30))

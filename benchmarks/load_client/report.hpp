@@ -38,6 +38,11 @@ struct LoadReport {
   std::uint64_t max_ticks_per_connection = 0;
   /// Text frames that are not ticks, and binary frames, in the window.
   std::uint64_t other_frames = 0;
+  /// Wire bytes (frame headers and payloads as sent, before inflation) of
+  /// the data frames received in the window, and of those that belonged
+  /// to compressed messages (permessage-deflate, --deflate).
+  std::uint64_t data_bytes = 0;
+  std::uint64_t compressed_bytes = 0;
   /// Open connections ended by a server close frame.
   std::uint64_t closed_by_server = 0;
   /// Open connections lost to protocol errors, socket errors or a TCP close
@@ -65,6 +70,10 @@ struct LoadReport {
   /// Busy CPU time of the whole host (all processes, all CPUs) over the
   /// window, seconds; minus client and server, what other processes took.
   std::optional<double> host_cpu_window_s;
+  /// Bytes the loopback interface carried over the window (/proc/net/dev,
+  /// all traffic on 127/8 of the host, TCP/IP headers and both directions
+  /// included): the run's wire bytes plus whatever else used loopback.
+  std::optional<std::uint64_t> loopback_bytes_window;
 };
 
 namespace detail {
@@ -111,6 +120,8 @@ inline std::string to_json_line(const LoadReport& r) {
   j["min_ticks_per_connection"] = r.min_ticks_per_connection;
   j["max_ticks_per_connection"] = r.max_ticks_per_connection;
   j["other_frames"] = r.other_frames;
+  j["data_bytes"] = r.data_bytes;
+  j["compressed_bytes"] = r.compressed_bytes;
   j["closed_by_server"] = r.closed_by_server;
   j["errors"] = r.errors;
   j["connect_s"] = detail::round3(r.connect_s);
@@ -136,6 +147,11 @@ inline std::string to_json_line(const LoadReport& r) {
   } else {
     j["host_cpu_window_s"] = nullptr;
   }
+  if (r.loopback_bytes_window) {
+    j["loopback_bytes_window"] = *r.loopback_bytes_window;
+  } else {
+    j["loopback_bytes_window"] = nullptr;
+  }
   j["connect_failure_causes"] = detail::causes_json(r.connect_failure_causes);
   j["error_causes"] = detail::causes_json(r.error_causes);
   return j.dump();
@@ -158,6 +174,8 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   std::fprintf(out, "ticks per connection:     min %llu, max %llu\n",
                u(r.min_ticks_per_connection), u(r.max_ticks_per_connection));
   std::fprintf(out, "other frames:             %llu\n", u(r.other_frames));
+  std::fprintf(out, "data bytes on the wire:   %llu (%llu of compressed messages)\n",
+               u(r.data_bytes), u(r.compressed_bytes));
   std::fprintf(out, "closed by server:         %llu\n", u(r.closed_by_server));
   std::fprintf(out, "errors:                   %llu%s\n", u(r.errors),
                detail::causes_text(r.error_causes).c_str());
@@ -174,6 +192,10 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   if (r.host_cpu_window_s) {
     std::fprintf(out, "host cpu s:               %.3f in window (all processes)\n",
                  *r.host_cpu_window_s);
+  }
+  if (r.loopback_bytes_window) {
+    std::fprintf(out, "loopback bytes:           %llu in window (all of 127/8, headers included)\n",
+                 u(*r.loopback_bytes_window));
   }
 }
 

@@ -118,6 +118,27 @@ inline std::optional<double> host_busy_cpu_seconds() noexcept {
   return static_cast<double>(busy) / static_cast<double>(ticks_per_s);
 }
 
+/// Bytes the loopback interface has carried (`lo` in /proc/net/dev, its
+/// receive counter, which on loopback equals its transmit counter): every
+/// byte of every TCP segment on 127/8, headers included, both directions,
+/// from every process of the host's network namespace. nullopt if the file
+/// is unreadable or has no `lo` line.
+///
+/// Thread safety: a pure function of the file; safe from any thread.
+inline std::optional<std::uint64_t> loopback_bytes() noexcept {
+  char buffer[4096];
+  const auto text = detail::read_small_file("/proc/net/dev", buffer, sizeof buffer);
+  if (!text) return std::nullopt;
+  const std::size_t at = text->find("lo:");
+  if (at == std::string_view::npos) return std::nullopt;
+  const char* p = text->data() + at + 3;
+  const char* end = text->data() + text->size();
+  while (p != end && *p == ' ') ++p;
+  std::uint64_t bytes = 0;
+  if (std::from_chars(p, end, bytes).ec != std::errc()) return std::nullopt;
+  return bytes;
+}
+
 }  // namespace load_client
 
 #endif  // WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP

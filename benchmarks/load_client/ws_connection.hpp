@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "close_cause.hpp"
+#include "inflater.hpp"
 #include "read_buffer.hpp"
 #include "socket_stream.hpp"
 #include "ws_frame.hpp"
@@ -37,6 +38,8 @@ struct ConnectTarget {
   /// Host header and request target of the upgrade request.
   std::string_view host_header;
   std::string_view path;
+  /// Sec-WebSocket-Extensions to offer (deflate_offer or empty).
+  std::string_view extensions;
 };
 
 /// One client WebSocket connection on a nonblocking TCP socket registered in
@@ -49,7 +52,10 @@ struct ConnectTarget {
 /// - `void on_message(WsConnection&, Opcode, std::string_view payload)` for
 ///   each complete text or binary message (payload valid during the call);
 /// - `void on_closed(WsConnection&, CloseCause)` exactly once per start(),
-///   after the socket is closed.
+///   after the socket is closed;
+/// - `void on_received(WsConnection&, std::size_t bytes, bool compressed)`
+///   for the wire bytes of each data frame (header and payload as sent,
+///   before inflation), `compressed` for those of a compressed message.
 /// Handlers must not call start() or on_events() on the connection they are
 /// called for.
 ///
@@ -57,6 +63,8 @@ struct ConnectTarget {
 /// and reused, so a frame costs no heap allocation unless it is larger than
 /// every frame before it on this connection. Pings are answered with masked
 /// pongs; a server close frame with a masked close echoing its code.
+/// With permessage-deflate negotiated (ConnectTarget::extensions), messages
+/// with RSV1 are inflated (RFC 7692 section 7.2.2) before on_message.
 ///
 /// Thread safety: Not thread-safe: one epoll thread owns every connection.
 class WsConnection {
@@ -93,11 +101,13 @@ class WsConnection {
     out_begin_ = 0;
     in_message_ = false;
     message_.clear();
+    deflate_ = DeflateAnswer{};
     mask_state_ = rng() | 1;
 
     const std::string key = make_websocket_key(rng);
     expected_accept_ = websocket_accept_for(key);
-    const std::string request = make_upgrade_request(target.host_header, target.path, key);
+    const std::string request =
+        make_upgrade_request(target.host_header, target.path, key, target.extensions);
     out_.assign(request.begin(), request.end());
 
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -290,6 +300,7 @@ class WsConnection {
         case HandshakeResult::bad_accept: fail(CloseCause::handshake_accept, handler); return false;
         case HandshakeResult::malformed: fail(CloseCause::handshake_malformed, handler); return false;
       }
+      deflate_ = read_deflate_answer(data.substr(0, end + 4));
       in_.consume(end + 4);  // any bytes after the head are the first frame bytes
       state_ = State::open;
       handler.on_open(*this);
@@ -307,7 +318,7 @@ class WsConnection {
                                header)) {
         return true;
       }
-      const FrameError error = check_server_frame(header);
+      const FrameError error = check_server_frame(header, deflate_.negotiated);
       if (error != FrameError::none) {
         fail(error == FrameError::too_large ? CloseCause::message_too_large
                                             : CloseCause::protocol_error,
@@ -321,6 +332,11 @@ class WsConnection {
       }
       const std::string_view payload = data.substr(header.header_bytes, total - header.header_bytes);
       in_.consume(total);  // payload stays valid: in_ does not move until the next prepare()
+      if (header.opcode < 0x8) {
+        const bool compressed =
+            header.reserved_bits != 0 || (header.opcode == 0 && message_compressed_);
+        handler.on_received(*this, total, compressed);
+      }
       if (!dispatch(header, payload, handler)) return false;
     }
     return state_ != State::closed;
@@ -356,23 +372,44 @@ class WsConnection {
         message_.insert(message_.end(), payload.begin(), payload.end());
         if (!header.fin) return true;
         in_message_ = false;
-        deliver(message_opcode_, std::string_view(message_.data(), message_.size()), handler);
+        if (!deliver_whole(message_opcode_, message_compressed_,
+                           std::string_view(message_.data(), message_.size()), handler)) {
+          return false;
+        }
         message_.clear();  // keeps capacity for the next fragmented message
         return state_ != State::closed;
       case Opcode::text:
       case Opcode::binary:
         if (in_message_) break;  // a new message inside a fragmented one
         if (header.fin) {
-          deliver(opcode, payload, handler);
+          if (!deliver_whole(opcode, header.reserved_bits != 0, payload, handler)) return false;
           return state_ != State::closed;
         }
         in_message_ = true;
         message_opcode_ = opcode;
+        message_compressed_ = header.reserved_bits != 0;
         message_.assign(payload.begin(), payload.end());
         return true;
     }
     fail(CloseCause::protocol_error, handler);
     return false;
+  }
+
+  /// Delivers one whole message, inflated first if `compressed`. Returns
+  /// false if the connection ended (corrupt or oversized compressed data).
+  template <class Handler>
+  bool deliver_whole(Opcode opcode, bool compressed, std::string_view payload, Handler& handler) {
+    if (!compressed) {
+      deliver(opcode, payload, handler);
+      return true;
+    }
+    if (deflate_.server_no_context_takeover) inflater_.reset();
+    if (!inflater_.inflate_message(payload, inflated_, max_message_bytes)) {
+      fail(CloseCause::protocol_error, handler);
+      return false;
+    }
+    deliver(opcode, std::string_view(inflated_.data(), inflated_.size()), handler);
+    return true;
   }
 
   template <class Handler>
@@ -403,6 +440,13 @@ class WsConnection {
   std::vector<char> message_;
   Opcode message_opcode_ = Opcode::text;
   bool in_message_ = false;
+  bool message_compressed_ = false;
+
+  /// permessage-deflate as the handshake response settled it.
+  DeflateAnswer deflate_;
+  /// Made on the first compressed message; inflated_ keeps its capacity.
+  Inflater inflater_;
+  std::vector<char> inflated_;
 };
 
 }  // namespace load_client

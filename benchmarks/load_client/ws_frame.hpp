@@ -84,9 +84,13 @@ inline bool decode_frame_header(const std::uint8_t* data, std::size_t size,
 /// rules such as "continuation needs a started message" are the parser's).
 ///
 /// Thread safety: a pure function; safe from any thread.
-inline FrameError check_server_frame(const FrameHeader& h) noexcept {
+/// `deflate`: permessage-deflate was negotiated, so RSV1 may mark the first
+/// frame of a data message as compressed (RFC 7692 section 6).
+inline FrameError check_server_frame(const FrameHeader& h, bool deflate = false) noexcept {
   if (h.masked) return FrameError::masked;
-  if (h.reserved_bits != 0) return FrameError::reserved_bits;
+  const bool compressed_start = deflate && h.reserved_bits == 0x40 &&
+                                (h.opcode == 0x1 || h.opcode == 0x2);
+  if (h.reserved_bits != 0 && !compressed_start) return FrameError::reserved_bits;
   switch (static_cast<Opcode>(h.opcode)) {
     case Opcode::continuation:
     case Opcode::text:

@@ -2,6 +2,7 @@
 #ifndef WSREG_LOAD_CLIENT_WS_HANDSHAKE_HPP
 #define WSREG_LOAD_CLIENT_WS_HANDSHAKE_HPP
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdint>
@@ -46,16 +47,26 @@ inline std::string websocket_accept_for(std::string_view key) {
   return base64_encode(digest.data(), digest.size());
 }
 
-/// The HTTP/1.1 upgrade request for `path` on `host` with `key`.
+/// The permessage-deflate offer of `--deflate` (RFC 7692 section 7.1): no
+/// parameters the server must honour, and a hint that this client can do
+/// without client context takeover (it sends no data messages anyway).
+inline constexpr std::string_view deflate_offer = "permessage-deflate; client_no_context_takeover";
+
+/// The HTTP/1.1 upgrade request for `path` on `host` with `key`, offering
+/// `extensions` (Sec-WebSocket-Extensions) when not empty.
 ///
 /// Thread safety: a pure function; safe from any thread.
 inline std::string make_upgrade_request(std::string_view host, std::string_view path,
-                                        std::string_view key) {
+                                        std::string_view key, std::string_view extensions = {}) {
   std::string request;
-  request.reserve(160 + host.size() + path.size());
+  request.reserve(160 + host.size() + path.size() + extensions.size());
   request.append("GET ").append(path).append(" HTTP/1.1\r\nHost: ").append(host);
   request.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
-  request.append(key).append("\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  request.append(key).append("\r\nSec-WebSocket-Version: 13\r\n");
+  if (!extensions.empty()) {
+    request.append("Sec-WebSocket-Extensions: ").append(extensions).append("\r\n");
+  }
+  request.append("\r\n");
   return request;
 }
 
@@ -108,6 +119,39 @@ inline HandshakeResult check_upgrade_response(std::string_view head,
     }
   }
   return HandshakeResult::bad_accept;
+}
+
+/// What a response head says of permessage-deflate (RFC 7692 section 7.1).
+///
+/// Thread safety: a plain value.
+struct DeflateAnswer {
+  /// The server accepted the extension: its messages may have RSV1 set.
+  bool negotiated = false;
+  /// The server compresses each message on its own (server_no_context_takeover).
+  bool server_no_context_takeover = false;
+};
+
+/// Reads the Sec-WebSocket-Extensions header of `head` (as
+/// check_upgrade_response takes it).
+///
+/// Thread safety: a pure function; safe from any thread.
+inline DeflateAnswer read_deflate_answer(std::string_view head) noexcept {
+  DeflateAnswer answer;
+  std::string_view rest = head.substr(std::min(head.size(), head.find("\r\n") + 2));
+  while (!rest.empty()) {
+    const std::size_t end = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    if (!detail::iequals(detail::trim(line.substr(0, colon)), "Sec-WebSocket-Extensions")) continue;
+    const std::string_view value = detail::trim(line.substr(colon + 1));
+    if (value.substr(0, 18) != "permessage-deflate") continue;
+    answer.negotiated = true;
+    answer.server_no_context_takeover =
+        value.find("server_no_context_takeover") != std::string_view::npos;
+  }
+  return answer;
 }
 
 }  // namespace load_client

@@ -23,6 +23,7 @@ struct ServerArguments {
   std::size_t max_message_size = 1024 * 1024;
   std::string tls_cert;  ///< PEM certificate chain; with tls_key: serve wss:// and https://
   std::string tls_key;   ///< PEM private key of tls_cert
+  bool deflate = false;  ///< --deflate: negotiate permessage-deflate (see add_deflate_to)
 
   /// Whether --tls-cert and --tls-key were given.
   bool tls() const { return !tls_cert.empty(); }
@@ -55,6 +56,14 @@ struct ServerArguments {
                    "largest inbound message in bytes (larger: close with 1009)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
         ->capture_default_str();
+  }
+
+  /// Adds --deflate: negotiate permessage-deflate (RFC 7692) with clients
+  /// that offer it, for the examples that pass Deflate = true to
+  /// with_server (the Server then runs on DeflateConfig or TlsDeflateConfig).
+  void add_deflate_to(CLI::App& app) {
+    app.add_flag("--deflate", deflate,
+                 "negotiate permessage-deflate (RFC 7692) with clients that offer it");
   }
 };
 

@@ -7,16 +7,21 @@
 #include <utility>
 
 #include "common/example_options.hpp"
+#include "wsreg/websocketpp/deflate_config.hpp"
 #include "wsreg/websocketpp/tls.hpp"
+#include "wsreg/websocketpp/tls_deflate_config.hpp"
 
 namespace examples {
 
 /// Constructs the Server for `registry` (wsreg::wspp::Server, or TlsServer
-/// when args has --tls-cert and --tls-key) and returns `run(server)`, so an
-/// example is written once for both transports (its body is a generic
-/// lambda). A certificate or key that cannot be loaded is reported on stderr
-/// and gives exit code 1. Runs on the calling thread.
-template <class Policy, class Data, class Run>
+/// when args has --tls-cert and --tls-key; with `Deflate` and --deflate,
+/// DeflateServer or TlsDeflateServer) and returns `run(server)`, so an
+/// example is written once for every transport (its body is a generic
+/// lambda). `Deflate` is a template parameter so that examples without
+/// --deflate do not compile two more Server types. A certificate or key
+/// that cannot be loaded is reported on stderr and gives exit code 1. Runs
+/// on the calling thread.
+template <bool Deflate = false, class Policy, class Data, class Run>
 int with_server(wsreg::ConnectionRegistry<Policy, Data>& registry, const ServerArguments& args,
                 const wsreg::wspp::ServerOptions& options, Run&& run) {
   if (args.tls()) {
@@ -30,8 +35,20 @@ int with_server(wsreg::ConnectionRegistry<Policy, Data>& registry, const ServerA
       std::fprintf(stderr, "%s\n", e.what());
       return 1;
     }
+    if constexpr (Deflate) {
+      if (args.deflate) {
+        wsreg::wspp::TlsDeflateServer<Policy, Data> server(registry, std::move(context), options);
+        return run(server);
+      }
+    }
     wsreg::wspp::TlsServer<Policy, Data> server(registry, std::move(context), options);
     return run(server);
+  }
+  if constexpr (Deflate) {
+    if (args.deflate) {
+      wsreg::wspp::DeflateServer<Policy, Data> server(registry, options);
+      return run(server);
+    }
   }
   wsreg::wspp::Server<Policy, Data> server(registry, options);
   return run(server);

@@ -553,6 +553,11 @@ class Server {
             " ms), or a client that answers every ping can be closed as idle; raise "
             "idle_timeout, lower ping_interval, or set one of them to 0");
       }
+      if (options.deflate_level < 1 || options.deflate_level > 9) {
+        throw std::invalid_argument("wsreg: ServerOptions::deflate_level (" +
+                                    std::to_string(options.deflate_level) +
+                                    ") must be a zlib level from 1 to 9");
+      }
       return options;
     }
 
@@ -1081,9 +1086,18 @@ class Server {
         // hybi00 (no Sec-WebSocket-Version) frames differently from RFC 6455.
         const bool frame_once =
             options_.frame_once && !con->get_request_header("Sec-WebSocket-Version").empty();
+        // permessage-deflate (configs with wsreg's extension): what this
+        // connection negotiated, as the extension's answer in the 101
+        // response says; 0 if it did not.
+        std::uint8_t deflate_window_bits = 0;
+        if constexpr (detail::uses_per_message_deflate<Connection>::value) {
+          deflate_window_bits =
+              detail::negotiated_window_bits(con->get_response_header("Sec-WebSocket-Extensions"));
+        }
         auto sender = std::make_shared<detail::ConnectionSender<Connection>>(
             con, options_.max_buffered_bytes, detail::write_window_bytes(options_),
-            options_.overflow_policy, frame_once, counters_);
+            options_.overflow_policy, frame_once, counters_, deflate_window_bits,
+            detail::DeflateOnceOptions{options_.deflate_threshold_bytes, options_.deflate_level});
         // Registered under mutex_, so by_id_ (dropped_messages()) and the
         // registry agree at every moment: add() never waits and calls
         // nothing back (a lifecycle operation under either policy). by_id_'s

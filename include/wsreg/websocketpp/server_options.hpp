@@ -184,6 +184,22 @@ struct ServerOptions {
   /// connection.
   bool frame_once = true;
 
+  // Compression (permessage-deflate, RFC 7692). These apply only to a
+  // Server whose config negotiates the extension (DeflateConfig); with any
+  // other config they are ignored and nothing is ever compressed.
+
+  /// Payloads smaller than this many bytes are sent uncompressed even to a
+  /// connection that negotiated permessage-deflate (RFC 7692 allows any
+  /// message to go uncompressed, RSV1 clear). Below a few hundred bytes
+  /// DEFLATE saves little (a 46-byte tick does not shrink at all) and costs
+  /// a compression call per payload. Default 256; 0 compresses everything.
+  std::size_t deflate_threshold_bytes = 256;
+
+  /// zlib compression level for outgoing messages: 1 (fastest) to 9
+  /// (smallest); zlib's default is 6. Another value makes the Server's
+  /// constructor throw std::invalid_argument. Default 6.
+  int deflate_level = 6;
+
   // Limits
 
   /// TCP connections the Server serves at once, counted from the TCP
@@ -227,7 +243,11 @@ struct ServerOptions {
   /// Largest inbound message, in bytes, whole or as the sum of its
   /// fragments. A larger one closes that connection with 1009 (RFC 6455
   /// section 7.4.1, message too big), through websocketpp's
-  /// set_max_message_size. Default 1 MiB.
+  /// set_max_message_size. For a compressed message (permessage-deflate)
+  /// the limit is on its inflated size: inflation stops as soon as the
+  /// message would pass it, having inflated at most the limit plus 4 KiB,
+  /// so a few KiB of deflated zeros cannot make the server allocate
+  /// 16 MiB. Default 1 MiB.
   std::size_t max_message_size = 1024 * 1024;
 
   /// Time from TCP accept to the end of the opening handshake; a connection

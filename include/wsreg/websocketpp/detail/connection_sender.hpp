@@ -11,14 +11,17 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
+#include <websocketpp/connection.hpp>
 #include <websocketpp/frame.hpp>
 #include <websocketpp/utf8_validator.hpp>
 
 #include "wsreg/payload.hpp"
 #include "wsreg/sender.hpp"
 #include "wsreg/websocketpp/config.hpp"
+#include "wsreg/websocketpp/detail/deflate.hpp"
 #include "wsreg/websocketpp/detail/server_counters.hpp"
 #include "wsreg/websocketpp/server_options.hpp"
 
@@ -208,6 +211,17 @@ std::optional<std::uint64_t> service_queue(const ConnectionPtr& connection, std:
   return connection->dropped_messages.load(std::memory_order_relaxed);
 }
 
+/// Whether websocketpp connections of type `Connection` negotiate
+/// permessage-deflate with wsreg's extension (their config's
+/// permessage_deflate_type is PerMessageDeflate): then a Payload caches
+/// DeflateFrames (plain and compressed frame) instead of the plain frame
+/// alone. Thread-safe (a constant).
+template <class Connection>
+struct uses_per_message_deflate : std::false_type {};
+template <class Cfg>
+struct uses_per_message_deflate<::websocketpp::connection<Cfg>>
+    : std::is_same<typename Cfg::permessage_deflate_type, PerMessageDeflate<Cfg>> {};
+
 /// Delivers payloads to one websocketpp connection through its own bounded
 /// queue (ConnectionState::send_queue) in front of websocketpp's.
 ///
@@ -236,6 +250,21 @@ std::optional<std::uint64_t> service_queue(const ConnectionPtr& connection, std:
 /// OverflowPolicy::close, the strand is asked to close with 1008. So one
 /// slow connection costs the sending thread one refused call, never a wait.
 ///
+/// Compression (configs with PerMessageDeflate only, see
+/// uses_per_message_deflate): `deflate_window_bits` is the
+/// server_max_window_bits the connection negotiated, 0 if it did not
+/// negotiate permessage-deflate. A payload of at least
+/// DeflateOnceOptions::threshold_bytes to such a connection is compressed:
+/// with `frame_once`, once for all connections (DeflateFrames, cached in the
+/// Payload beside the plain frame), when that one frame is valid for this
+/// connection's window (shared_frame_fits); otherwise websocketpp
+/// compresses it for this connection alone (an unprepared message marked
+/// compressed, which the processor hands to the extension's compress()).
+/// A payload that does not shrink goes uncompressed (RSV1 clear). Below
+/// the threshold, and on connections without the extension, the plain
+/// frame goes, so those cost what they cost without deflate plus, per
+/// payload, one DeflateFrames object.
+///
 /// Ownership: holds the connection weakly, so a registry entry never keeps
 /// a closed connection (and its buffers) alive, and the server's counters
 /// strongly, since the registry may hold this past the Server's life.
@@ -249,13 +278,16 @@ class ConnectionSender final : public Sender {
  public:
   ConnectionSender(std::weak_ptr<Connection> connection, std::size_t max_buffered_bytes,
                    std::size_t window_bytes, OverflowPolicy policy, bool frame_once,
-                   std::shared_ptr<ServerCounters> counters)
+                   std::shared_ptr<ServerCounters> counters, std::uint8_t deflate_window_bits = 0,
+                   DeflateOnceOptions deflate = {})
       : connection_(std::move(connection)),
         max_buffered_bytes_(max_buffered_bytes),
         window_bytes_(window_bytes),
         policy_(policy),
         frame_once_(frame_once),
-        counters_(std::move(counters)) {}
+        counters_(std::move(counters)),
+        deflate_window_bits_(deflate_window_bits),
+        deflate_(deflate) {}
 
   /// Queues `payload` for the connection; dropped if the connection is
   /// gone, not open, closing, or over its bound, or if it is text that is
@@ -274,7 +306,11 @@ class ConnectionSender final : public Sender {
       using Message = typename Connection::message_type;
       std::shared_ptr<Message> message;
       std::size_t charge = payload.size() + message_overhead_bytes;
-      if (frame_once_) {
+      if constexpr (uses_per_message_deflate<Connection>::value) {
+        message = deflate_message(payload);
+        if (!message) return SendResult::dropped;
+        if (message->get_prepared()) charge = charged_bytes(*message);
+      } else if (frame_once_) {
         message = payload.template encoded<FramedMessage<Message>>(
             [&payload] { return frame_once<Message>(payload); });
         if (!message) return SendResult::dropped;
@@ -289,6 +325,8 @@ class ConnectionSender final : public Sender {
       // The fast path: nothing waits here and the window has room (a message
       // larger than the window goes alone).
       if (queue_empty && (in_flight == 0 || in_flight + charge <= window_bytes_)) {
+        // (An unprepared message is framed, and compressed if marked so,
+        // by websocketpp's send().)
         if (hand(*connection, payload, message)) return SendResult::dropped;
         queue.handed_total += charge;
         return SendResult::sent;
@@ -323,24 +361,54 @@ class ConnectionSender final : public Sender {
   }
 
  private:
+  // The message for `payload` on this connection of a deflate config (see
+  // the class comment): a prepared frame shared through the Payload, or an
+  // unprepared copy that websocketpp frames (and compresses if marked) per
+  // connection. Null for text that is not UTF-8.
+  typename Connection::message_ptr deflate_message(const Payload& payload) const {
+    using Message = typename Connection::message_type;
+    const bool compress = deflate_window_bits_ != 0 && payload.size() != 0 &&
+                          payload.size() >= deflate_.threshold_bytes;
+    if (frame_once_) {
+      const auto frames = payload.template encoded<DeflateFrames<Message>>(
+          [] { return std::make_shared<DeflateFrames<Message>>(); });
+      if (!compress) return frames->plain([&payload] { return frame_once<Message>(payload); });
+      if (shared_frame_fits(deflate_window_bits_, payload.size())) {
+        if (auto compressed = frames->compressed(payload, deflate_)) return compressed;
+        return frames->plain([&payload] { return frame_once<Message>(payload); });
+      }
+    }
+    auto message = copy_of(payload);
+    message->set_compressed(compress);
+    return message;
+  }
+
   // Hands one message to websocketpp: the prepared frame-once message as
-  // is, or the payload for websocketpp to copy and frame. Returns its error.
+  // is, or a copy of the payload for websocketpp to frame. Returns its error.
   template <class Message>
   static std::error_code hand(Connection& connection, const Payload& payload,
                               const std::shared_ptr<Message>& message) {
     if (message) return connection.send(message);
-    const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
-    return connection.send(payload.data().data(), payload.size(), opcode);
+    // Not send(data, size, opcode): websocketpp 0.8.2 marks only its
+    // send(std::string, opcode) messages compressed, so with a compression
+    // extension those would go uncompressed. copy_of() costs the same
+    // (one message, one copy of the bytes).
+    return connection.send(copy_of(payload));
   }
 
   // An unprepared message holding a copy of the payload, for a connection
   // that is framed per connection: websocketpp frames it when it is handed.
+  // Marked compressed, as websocketpp's own send(std::string, op) marks
+  // its messages, so a queued message is treated as one handed at once: a
+  // config with a compression extension compresses it, others ignore the
+  // mark.
   static typename Connection::message_ptr copy_of(const Payload& payload) {
     using Message = typename Connection::message_type;
     const auto opcode = static_cast<::websocketpp::frame::opcode::value>(payload.opcode());
     auto message = std::make_shared<Message>(typename Message::con_msg_man_ptr(), opcode,
                                              payload.size());
     message->set_payload(payload.data().data(), payload.size());
+    message->set_compressed(true);
     return message;
   }
 
@@ -350,6 +418,8 @@ class ConnectionSender final : public Sender {
   const OverflowPolicy policy_;
   const bool frame_once_;
   const std::shared_ptr<ServerCounters> counters_;
+  const std::uint8_t deflate_window_bits_;
+  const DeflateOnceOptions deflate_;
 };
 
 }  // namespace wsreg::wspp::detail

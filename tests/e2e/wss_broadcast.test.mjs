@@ -10,6 +10,9 @@
 //     refused, and the 500 notice nothing.
 //  5. SIGTERM stops the server with exit code 0; every client is closed
 //     with 1001.
+//  6. Once more under ActorPolicy with --deflate (TlsDeflateServer): every
+//     connection negotiates permessage-deflate (ws offers it by default), and
+//     a 4 KiB text relayed to all 500 arrives whole, compressed once for all.
 //
 // Usage: node wss_broadcast.test.mjs --server PATH/broadcast_server [--threads N]
 // Exits 0 on success, 1 on failure (or after a 100 s deadline).
@@ -50,10 +53,11 @@ function open(url) {
 }
 
 let exitCode = 0;
-for (const policy of ['actor', 'mutex']) {
+for (const [policy, deflate] of [['actor', false], ['mutex', false], ['actor', true]]) {
   try {
     server = await startServer(config.server, ['--policy', policy, '--threads', config.threads,
-                                               '--rate', '50', ...certificate.serverArgs]);
+                                               '--rate', '50', ...certificate.serverArgs,
+                                               ...(deflate ? ['--deflate'] : [])]);
     assert.match(server.output(), /, tls/, 'the server says it speaks TLS');
     const url = `wss://127.0.0.1:${server.port}/`;
 
@@ -75,9 +79,14 @@ for (const policy of ['actor', 'mutex']) {
       }
     }
 
-    // A relayed text reaches all 500.
-    clients[0].socket.send(JSON.stringify({ from: 'client 0', policy }));
+    // A relayed text reaches all 500 (with --deflate, 4 KiB: past the
+    // 256-byte threshold, so compressed).
+    const note = deflate ? 'z'.repeat(4096) : 'hello';
+    clients[0].socket.send(JSON.stringify({ from: 'client 0', policy, note }));
     await waitFor('the relayed text on every connection', () => clients.every((c) => c.texts.length === 1));
+    assert.ok(clients.every((c) => c.texts[0].note === note), 'a relayed text arrived changed');
+    const negotiated = clients.filter((c) => c.socket.extensions.includes('permessage-deflate')).length;
+    assert.equal(negotiated, deflate ? CONNECTIONS : 0, 'connections with permessage-deflate');
 
     // Plain ws:// to the TLS port: refused, and nobody else notices.
     const plain = new WebSocket(`ws://127.0.0.1:${server.port}/`);
@@ -98,7 +107,7 @@ for (const policy of ['actor', 'mutex']) {
     assert.deepEqual([...codes], [1001], `close codes: ${[...codes].join(', ')}`);
     server = null;
     clients = [];
-    console.log(`wss_broadcast: ok (policy ${policy}, ${CONNECTIONS} wss connections, ticks ${from}..${from + TICKS - 1})`);
+    console.log(`wss_broadcast: ok (policy ${policy}${deflate ? ', permessage-deflate' : ''}, ${CONNECTIONS} wss connections, ticks ${from}..${from + TICKS - 1})`);
   } catch (error) {
     console.error(`FAIL (policy ${policy}): ${error.stack ?? error}`);
     if (server) console.error(`broadcast_server output:\n${server.output()}`);

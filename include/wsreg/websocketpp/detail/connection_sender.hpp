@@ -16,12 +16,12 @@
 
 #include <websocketpp/connection.hpp>
 #include <websocketpp/frame.hpp>
-#include <websocketpp/utf8_validator.hpp>
 
 #include "wsreg/payload.hpp"
 #include "wsreg/sender.hpp"
 #include "wsreg/websocketpp/config.hpp"
 #include "wsreg/websocketpp/detail/deflate.hpp"
+#include "wsreg/websocketpp/detail/prepared_frame.hpp"
 #include "wsreg/websocketpp/detail/server_counters.hpp"
 #include "wsreg/websocketpp/server_options.hpp"
 
@@ -53,19 +53,8 @@ struct FramedMessage {};
 /// std::bad_alloc only. Thread-safe (touches nothing shared).
 template <class Message>
 std::shared_ptr<Message> frame_once(const Payload& payload) {
-  namespace frame = ::websocketpp::frame;
-  const auto bytes = payload.data();
-  if (payload.opcode() == Opcode::text) {
-    ::websocketpp::utf8_validator::validator utf8;
-    if (!utf8.decode(bytes.begin(), bytes.end()) || !utf8.complete()) return nullptr;
-  }
-  const auto opcode = static_cast<frame::opcode::value>(payload.opcode());
-  auto message = std::make_shared<Message>(typename Message::con_msg_man_ptr(), opcode, 0);
-  const frame::basic_header header(opcode, bytes.size(), /*fin=*/true, /*masked=*/false);
-  message->set_header(frame::prepare_header(header, frame::extended_header(bytes.size())));
-  message->set_payload(bytes.data(), bytes.size());
-  message->set_prepared(true);
-  return message;
+  if (!sendable_payload(payload)) return nullptr;
+  return prepared_frame<Message>(payload.opcode(), std::string(payload.data()), false);
 }
 
 /// What a queued websocketpp message costs besides its header and payload
@@ -369,14 +358,17 @@ class ConnectionSender final : public Sender {
     using Message = typename Connection::message_type;
     const bool compress = deflate_window_bits_ != 0 && payload.size() != 0 &&
                           payload.size() >= deflate_.threshold_bytes;
-    if (frame_once_) {
+    // A window too small for the shared compressed frame: compressed for
+    // this connection alone, below.
+    const bool own_compression =
+        compress && !shared_frame_fits(deflate_window_bits_, payload.size());
+    if (frame_once_ && !own_compression) {
       const auto frames = payload.template encoded<DeflateFrames<Message>>(
           [] { return std::make_shared<DeflateFrames<Message>>(); });
-      if (!compress) return frames->plain([&payload] { return frame_once<Message>(payload); });
-      if (shared_frame_fits(deflate_window_bits_, payload.size())) {
+      if (compress) {
         if (auto compressed = frames->compressed(payload, deflate_)) return compressed;
-        return frames->plain([&payload] { return frame_once<Message>(payload); });
       }
+      return frames->plain([&payload] { return frame_once<Message>(payload); });
     }
     auto message = copy_of(payload);
     message->set_compressed(compress);

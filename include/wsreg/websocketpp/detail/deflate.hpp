@@ -54,6 +54,7 @@
 #include <websocketpp/utf8_validator.hpp>
 
 #include "wsreg/payload.hpp"
+#include "wsreg/websocketpp/detail/prepared_frame.hpp"
 
 namespace wsreg::wspp::detail {
 
@@ -172,27 +173,15 @@ inline RawDeflater& thread_deflater(int level) {
 /// thread's compressor (thread_deflater()).
 template <class Message>
 std::shared_ptr<Message> deflate_once(const Payload& payload, const DeflateOnceOptions& options) {
-  namespace frame = ::websocketpp::frame;
   const auto bytes = payload.data();
   if (bytes.size() < options.threshold_bytes || bytes.empty()) return nullptr;
-  if (payload.opcode() == Opcode::text) {
-    ::websocketpp::utf8_validator::validator utf8;
-    if (!utf8.decode(bytes.begin(), bytes.end()) || !utf8.complete()) return nullptr;
-  }
+  if (!sendable_payload(payload)) return nullptr;
   std::string compressed;
   if (!thread_deflater(options.level).compress(bytes, compressed)) return nullptr;
   if (!ends_with_deflate_tail(compressed)) return nullptr;  // zlib always ends a sync flush so
   compressed.resize(compressed.size() - deflate_tail.size());
   if (compressed.size() >= bytes.size()) return nullptr;
-  const auto opcode = static_cast<frame::opcode::value>(payload.opcode());
-  auto message = std::make_shared<Message>(typename Message::con_msg_man_ptr(), opcode, 0);
-  const frame::basic_header header(opcode, compressed.size(), /*fin=*/true, /*masked=*/false,
-                                   /*rsv1=*/true);
-  message->set_header(frame::prepare_header(header, frame::extended_header(compressed.size())));
-  message->set_payload(std::move(compressed));
-  message->set_compressed(true);
-  message->set_prepared(true);
-  return message;
+  return prepared_frame<Message>(payload.opcode(), std::move(compressed), /*compressed=*/true);
 }
 
 /// A value made once, on first use, by whichever thread asks first; the

@@ -409,13 +409,12 @@ class Server {
     Core(Registry& registry, asio::io_context& io, ServerOptions options, TlsContextPtr tls)
         : registry_(registry),
           options_(checked(std::move(options))),
-          tls_(std::move(tls)),
           io_(io),
           strand_(asio::make_strand(io_)),
           accept_timer_(io_),
           sweep_timer_(io_),
           shutdown_timer_(io_) {
-      init();
+      init(std::move(tls));
     }
 
     Core(const Core&) = delete;
@@ -519,7 +518,6 @@ class Server {
 
     Registry& registry_;
     const ServerOptions options_;
-    const TlsContextPtr tls_;  // null for a plain Server
     asio::io_context& io_;
     Endpoint endpoint_;
     std::atomic<std::uint16_t> port_{0};
@@ -573,15 +571,17 @@ class Server {
 
     ShutdownFuture future() const { return ShutdownFuture(done_future_, io_); }
 
-    void init() {
+    // `tls`: the context of a TLS Server (null for a plain one), handed to
+    // every connection by websocketpp's TLS init handler.
+    void init([[maybe_unused]] TlsContextPtr tls) {
       std::error_code ec;
       endpoint_.init_asio(&io_, ec);
       if (ec) throw std::system_error(ec, "wsreg: websocketpp init_asio");
       if constexpr (is_tls) {
-        if (!tls_) throw std::invalid_argument("wsreg: a TLS Server needs a TLS context");
+        if (!tls) throw std::invalid_argument("wsreg: a TLS Server needs a TLS context");
         // websocketpp asks for the context once per connection, at
         // get_connection(); every connection shares this one.
-        endpoint_.set_tls_init_handler([tls = tls_](Hdl) { return tls; });
+        endpoint_.set_tls_init_handler([tls = std::move(tls)](Hdl) { return tls; });
       }
       endpoint_.set_reuse_addr(true);
       endpoint_.clear_access_channels(::websocketpp::log::alevel::all);
@@ -1252,14 +1252,14 @@ class Server {
         HttpRequest asked{request.get_method(), request.get_uri()};
         HttpResponse answer;
         bool answered = false;
+        bool failed = false;  // it threw, or gave a header that cannot be sent
         try {
           answered = on_http_(asked, answer);
+          failed = answered && !detail::sendable_headers(answer);
         } catch (...) {
-          detail::ServerCounters::bump(counters_->handler_exceptions);
-          answered = true;
-          answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
+          answered = failed = true;
         }
-        if (answered && !detail::sendable_headers(answer)) {  // the handler's mistake
+        if (failed) {
           detail::ServerCounters::bump(counters_->handler_exceptions);
           answer = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
         }

@@ -33,45 +33,40 @@ fi
 [ -x "$server" ] || { echo "conformance: $server is missing; run 'make build' first" >&2; exit 1; }
 
 failed=()
+# One run of the suite against echo_server: `name` for the report, `cases`
+# for run.sh's CASES (empty: its default, 1.*-10.*), then echo_server's
+# arguments. Prints the summary line, or the whole log and records `name`
+# as failed.
+run_suite() {
+  local name=$1 cases=$2 log out
+  shift 2
+  echo "conformance: $name"
+  log=$(mktemp)
+  out=$(mktemp -d)
+  if CASES=$cases OUT=$out "$autobahn/run.sh" "$server" "$@" >"$log" 2>&1; then
+    grep -E '^autobahn: [0-9]+ cases' "$log"
+  else
+    cat "$log"
+    failed+=("$name")
+  fi
+  rm -rf "$log" "$out"
+}
+
 for policy in actor mutex; do
   for threads in 1 2; do
     deflate=()
     [ "$threads" = 2 ] && deflate=(--deflate)
-    name="$policy, $threads io thread(s)${deflate:+, DeflateConfig}"
-    echo "conformance: $name"
     # 9.* sends messages of up to 16 MiB: echo_server must take them.
-    log=$(mktemp)
-    out=$(mktemp -d)
-    OUT=$out "$autobahn/run.sh" "$server" --policy "$policy" --threads "$threads" \
-      --max-message-size 16777216 "${deflate[@]}" >"$log" 2>&1
-    rc=$?
-    if [ "$rc" = 0 ]; then
-      grep -E '^autobahn: [0-9]+ cases' "$log"
-    else
-      cat "$log"
-      failed+=("$name")
-    fi
-    rm -rf "$log" "$out"
+    run_suite "$policy, $threads io thread(s)${deflate:+, DeflateConfig}" "${CASES:-}" \
+      --policy "$policy" --threads "$threads" --max-message-size 16777216 "${deflate[@]}"
   done
 done
 
 deflate_cases=${DEFLATE_CASES:-12.*.1$,12.*.4$,12.*.11$,13.*.1$,13.*.4$,13.*.11$}
 if [ "$deflate_cases" != none ]; then
   for policy in actor mutex; do
-    name="$policy, permessage-deflate ($deflate_cases)"
-    echo "conformance: $name"
-    log=$(mktemp)
-    out=$(mktemp -d)
-    CASES=$deflate_cases OUT=$out "$autobahn/run.sh" "$server" --policy "$policy" --deflate \
-      >"$log" 2>&1
-    rc=$?
-    if [ "$rc" = 0 ]; then
-      grep -E '^autobahn: [0-9]+ cases' "$log"
-    else
-      cat "$log"
-      failed+=("$name")
-    fi
-    rm -rf "$log" "$out"
+    run_suite "$policy, permessage-deflate ($deflate_cases)" "$deflate_cases" \
+      --policy "$policy" --deflate
   done
 fi
 

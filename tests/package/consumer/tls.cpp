@@ -21,46 +21,17 @@
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
+#include "round_trip.hpp"
+
 namespace {
 
-using Client = websocketpp::client<websocketpp::config::asio_tls_client>;
-
-// Connects to wss://127.0.0.1:port (not verifying the test certificate),
-// sends "hello", and returns what comes back first (empty on failure or
-// after 10 s).
-std::string round_trip(std::uint16_t port) {
-  Client client;
-  client.clear_access_channels(websocketpp::log::alevel::all);
-  client.clear_error_channels(websocketpp::log::elevel::all);
-  std::error_code ec;
-  client.init_asio(ec);
-  if (ec) return {};
+// A wss client that does not verify the test's own certificate.
+void trust_anything(websocketpp::client<websocketpp::config::asio_tls_client>& client) {
   client.set_tls_init_handler([](websocketpp::connection_hdl) {
     auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     context->set_verify_mode(asio::ssl::verify_none);
     return context;
   });
-  std::string received;
-  asio::steady_timer deadline(client.get_io_service(), std::chrono::seconds(10));
-  deadline.async_wait([&](const std::error_code& e) {
-    if (!e) client.stop();
-  });
-  client.set_open_handler([&](websocketpp::connection_hdl hdl) {
-    std::error_code ignored;
-    client.send(hdl, "hello", websocketpp::frame::opcode::text, ignored);
-  });
-  client.set_message_handler([&](websocketpp::connection_hdl hdl, Client::message_ptr msg) {
-    received = msg->get_payload();
-    std::error_code ignored;
-    client.close(hdl, websocketpp::close::status::normal, "done", ignored);
-  });
-  client.set_close_handler([&](websocketpp::connection_hdl) { deadline.cancel(); });
-  client.set_fail_handler([&](websocketpp::connection_hdl) { deadline.cancel(); });
-  auto con = client.get_connection("wss://127.0.0.1:" + std::to_string(port) + "/", ec);
-  if (ec) return {};
-  client.connect(con);
-  client.run();
-  return received;
 }
 
 }  // namespace
@@ -89,7 +60,8 @@ int main() {
         registry.broadcast(std::move(message));
       });
       server.listen("127.0.0.1", 0);
-      const std::string echoed = round_trip(server.port());
+      const std::string echoed = round_trip<websocketpp::config::asio_tls_client>(
+          "wss://127.0.0.1:" + std::to_string(server.port()) + "/", trust_anything);
       const bool done = server.shutdown(std::chrono::seconds(2))
                             .wait_for(std::chrono::seconds(5)) == std::future_status::ready;
       if (echoed == "hello" && done) {

@@ -89,6 +89,22 @@ inline std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
+// Calls `visit(name, value)`, both trimmed, for each header line of `head`
+// (a response head from its status line on) in order, until it returns
+// true. Lines without a colon are skipped.
+template <class Visit>
+void for_each_header(std::string_view head, Visit&& visit) noexcept {
+  std::string_view rest = head.substr(std::min(head.size(), head.find("\r\n") + 2));
+  while (!rest.empty()) {
+    const std::size_t end = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    if (visit(trim(line.substr(0, colon)), trim(line.substr(colon + 1)))) return;
+  }
+}
+
 }  // namespace detail
 
 /// Checks a server's response head: `head` runs from the status line up to
@@ -106,19 +122,13 @@ inline HandshakeResult check_upgrade_response(std::string_view head,
   }
   if (status_line.substr(9, 3) != "101") return HandshakeResult::bad_status;
 
-  std::string_view rest = head.substr(line_end + 2);
-  while (!rest.empty()) {
-    const std::size_t end = rest.find("\r\n");
-    const std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    if (detail::iequals(detail::trim(line.substr(0, colon)), "Sec-WebSocket-Accept")) {
-      return detail::trim(line.substr(colon + 1)) == expected_accept ? HandshakeResult::ok
-                                                                     : HandshakeResult::bad_accept;
-    }
-  }
-  return HandshakeResult::bad_accept;
+  HandshakeResult result = HandshakeResult::bad_accept;
+  detail::for_each_header(head, [&](std::string_view name, std::string_view value) {
+    if (!detail::iequals(name, "Sec-WebSocket-Accept")) return false;
+    result = value == expected_accept ? HandshakeResult::ok : HandshakeResult::bad_accept;
+    return true;
+  });
+  return result;
 }
 
 /// What a response head says of permessage-deflate (RFC 7692 section 7.1).
@@ -137,20 +147,14 @@ struct DeflateAnswer {
 /// Thread safety: a pure function; safe from any thread.
 inline DeflateAnswer read_deflate_answer(std::string_view head) noexcept {
   DeflateAnswer answer;
-  std::string_view rest = head.substr(std::min(head.size(), head.find("\r\n") + 2));
-  while (!rest.empty()) {
-    const std::size_t end = rest.find("\r\n");
-    const std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    if (!detail::iequals(detail::trim(line.substr(0, colon)), "Sec-WebSocket-Extensions")) continue;
-    const std::string_view value = detail::trim(line.substr(colon + 1));
-    if (value.substr(0, 18) != "permessage-deflate") continue;
+  detail::for_each_header(head, [&](std::string_view name, std::string_view value) {
+    if (!detail::iequals(name, "Sec-WebSocket-Extensions")) return false;
+    if (value.substr(0, 18) != "permessage-deflate") return false;
     answer.negotiated = true;
     answer.server_no_context_takeover =
         value.find("server_no_context_takeover") != std::string_view::npos;
-  }
+    return false;  // a later header may answer again: the last one counts, as before
+  });
   return answer;
 }
 

@@ -318,6 +318,8 @@ TEMPLATE_LIST_TEST_CASE("16 MiB of zeros sent compressed closes with 1009 withou
   INFO("peak RSS growth while the bomb was read: " << growth_kib << " KiB");
 #ifndef WSREG_SANITIZED
   if (measured && before_kib > 0) CHECK(growth_kib < 6 * 1024);
+#else
+  static_cast<void>(measured);  // memory figures mean nothing under a sanitizer
 #endif
 }
 

@@ -29,6 +29,10 @@ more_packages=(
   libtsan2 libasan8 libubsan1  # sanitizer runtimes for make check
   libbenchmark-dev     # Google Benchmark (benchmarks/inproc)
   gnuplot-nox          # plots of make bench (docs/img)
+  libhiredis-dev       # hiredis 0.14: the Redis backplane (wsreg/redis_backplane.hpp)
+  redis-server         # Redis 7.0: the cluster tests start their own on an ephemeral port
+  libnats-dev          # the NATS C client 3.4: the NATS backplane (wsreg/nats_backplane.hpp)
+  nats-server          # NATS 2.9: the cluster tests start their own on an ephemeral port
 )
 
 case "${1:-all}" in

@@ -4,14 +4,17 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "wsreg/detail/cluster_link.hpp"
 #include "wsreg/payload.hpp"
 #include "wsreg/policy_traits.hpp"
 #include "wsreg/presence.hpp"
@@ -20,6 +23,9 @@
 #include "wsreg/sender.hpp"
 
 namespace wsreg {
+
+template <class Registry, class Backplane>
+class Cluster;
 
 /// The set of open connections of an application, and delivery to them.
 ///
@@ -53,7 +59,14 @@ namespace wsreg {
 ///
 /// Ids: add() assigns 1, 2, 3, ... from one atomic counter in the calling
 /// thread, so ids are unique and never reused during the registry's lifetime
-/// (64 bits: no wrap in practice), with no race and no wait.
+/// (64 bits: no wrap in practice), with no race and no wait. In a cluster
+/// the high 16 bits hold RegistryOptions::node_id (node_of(id)), so ids are
+/// unique across nodes.
+///
+/// Cluster: a Cluster (wsreg/cluster.hpp) attached to the registry makes
+/// broadcast() and publish() reach the other nodes' connections too, and
+/// send() to an id of another node travel to that node; without one (the
+/// default) the registry is on its own and links no backplane.
 ///
 /// Errors: no member throws except std::bad_alloc (and std::system_error
 /// from ActorPolicy's constructor). A send to an unknown or removed id is
@@ -90,7 +103,10 @@ class ConnectionRegistry {
   /// Requires `policy_type` to be constructible from `const
   /// RegistryOptions&` (docs/concepts/policy.md). Throws what the policy's
   /// constructor throws (ActorPolicy: std::system_error).
-  explicit ConnectionRegistry(const RegistryOptions& options) : policy_(options) {
+  explicit ConnectionRegistry(const RegistryOptions& options)
+      : node_id_(options.node_id),
+        next_id_((static_cast<ConnectionId>(options.node_id) << node_id_shift) | 1),
+        policy_(options) {
     static_assert(policy_requirements::has_options_constructor<policy_type>::value,
                   "wsreg: Policy requirements not met: ConnectionRegistry(RegistryOptions) needs "
                   "P(const RegistryOptions&)");
@@ -121,11 +137,21 @@ class ConnectionRegistry {
 
   /// Delivers `payload` to connection `id` (one Sender::send), or counts
   /// send_unknown if there is no such connection. Never throws for a bad id.
-  /// Thread-safe. Payloads from one thread to one connection arrive in the
+  /// In a cluster, an id of another node (node_of(id) != node_id()) is
+  /// handed to the Cluster, which routes it to that node (counted there if
+  /// unknown); without a cluster such an id is unknown here. Thread-safe. Payloads from one thread to one connection arrive in the
   /// order sent. ActorPolicy: applied later on the actor thread, after
   /// waiting for room if the mailbox is full (see broadcast()); MutexPolicy:
   /// on this thread, outside the registry lock.
-  void send(ConnectionId id, Payload payload) { policy_.send(id, std::move(payload)); }
+  void send(ConnectionId id, Payload payload) {
+    if (node_of(id) != node_id_) {
+      if (detail::ClusterLink* link = link_.load(std::memory_order_acquire)) {
+        link->send(id, payload);
+        return;
+      }
+    }
+    policy_.send(id, std::move(payload));
+  }
 
   /// Delivers `payload` to every connection except `except` (pass
   /// no_connection to skip nobody). All recipients share the one Payload:
@@ -136,7 +162,21 @@ class ConnectionRegistry {
   /// ActorPolicy: send, broadcast and publish wait for room while the
   /// mailbox holds RegistryOptions::mailbox_capacity data operations
   /// (backpressure; never on the actor thread itself); nothing is dropped.
+  ///
+  /// In a cluster it reaches every connection of every node, `except`
+  /// included whatever its node (docs/cluster.md); local_broadcast() stays
+  /// on this node.
   void broadcast(Payload payload, ConnectionId except = no_connection) {
+    if (detail::ClusterLink* link = link_.load(std::memory_order_acquire)) {
+      link->broadcast(payload, except);
+    }
+    policy_.broadcast(std::move(payload), except);
+  }
+
+  /// broadcast() to this node's connections only, even in a cluster (what
+  /// the Cluster calls for a broadcast that came from another node).
+  /// Thread-safe, as broadcast().
+  void local_broadcast(Payload payload, ConnectionId except = no_connection) {
     policy_.broadcast(std::move(payload), except);
   }
 
@@ -167,7 +207,19 @@ class ConnectionRegistry {
   /// calls. ActorPolicy: applied later on the actor thread, after waiting
   /// for room if the mailbox is full (see broadcast()); MutexPolicy: on this
   /// thread.
+  ///
+  /// In a cluster it also reaches the subscribers of `topic` on every other
+  /// node (docs/cluster.md); local_publish() stays on this node.
   void publish(std::string topic, Payload payload, ConnectionId except = no_connection) {
+    if (detail::ClusterLink* link = link_.load(std::memory_order_acquire)) {
+      link->publish(topic, payload, except);
+    }
+    policy_.publish(std::move(topic), std::move(payload), except);
+  }
+
+  /// publish() to this node's subscribers only, even in a cluster.
+  /// Thread-safe, as publish().
+  void local_publish(std::string topic, Payload payload, ConnectionId except = no_connection) {
     policy_.publish(std::move(topic), std::move(payload), except);
   }
 
@@ -202,7 +254,9 @@ class ConnectionRegistry {
   /// The handler gets a PresenceEvent<Data>, which carries the connection's
   /// Data, so a leave can name who left.
   void set_presence_handler(PresenceHandler<Data> handler) {
-    policy_.set_presence_handler(std::move(handler));
+    std::lock_guard<std::mutex> lock(presence_mutex_);
+    presence_handler_ = std::move(handler);
+    install_presence_handler_locked();
   }
 
   // Per-connection data
@@ -268,8 +322,56 @@ class ConnectionRegistry {
   /// producers, say), call stats(), which waits for that.
   void flush() { policy_.flush(); }
 
+  /// RegistryOptions::node_id: the high 16 bits of the ids this registry
+  /// assigns. Thread-safe.
+  std::uint16_t node_id() const noexcept { return node_id_; }
+
+  /// The attached Cluster's Prometheus metrics (docs/cluster.md), or an
+  /// empty string without one. Thread-safe; never waits for the actor.
+  std::string cluster_metrics() const {
+    std::string out;
+    if (const detail::ClusterLink* link = link_.load(std::memory_order_acquire)) {
+      link->append_metrics(out);
+    }
+    return out;
+  }
+
  private:
+  template <class Registry, class Backplane>
+  friend class Cluster;
+
+  // Called by Cluster's constructor (link) and destructor (nullptr), while
+  // no other thread uses the registry (Cluster's documented contract).
+  void attach_cluster(detail::ClusterLink* link) {
+    std::lock_guard<std::mutex> lock(presence_mutex_);
+    link_.store(link, std::memory_order_release);
+    install_presence_handler_locked();
+  }
+
+  // Gives the policy the application's presence handler, or, with a
+  // cluster attached, one that first tells the cluster (which subscribes a
+  // node to a topic's backplane channel while it has a local subscriber).
+  void install_presence_handler_locked() {
+    detail::ClusterLink* link = link_.load(std::memory_order_relaxed);
+    if (link == nullptr) {
+      policy_.set_presence_handler(presence_handler_);
+      return;
+    }
+    policy_.set_presence_handler(
+        [link, user = presence_handler_](const PresenceEvent<Data>& event) {
+          link->topic_changed(event.topic, event.joined);
+          if (user) user(event);
+        });
+  }
+
+  const std::uint16_t node_id_ = 0;
   std::atomic<ConnectionId> next_id_{1};
+  // The attached Cluster, or nullptr (the default: no cluster).
+  std::atomic<detail::ClusterLink*> link_{nullptr};
+  // Guards presence_handler_ (the application's handler, kept so that
+  // attaching a cluster can wrap it) and the policy's handler installs.
+  std::mutex presence_mutex_;
+  PresenceHandler<Data> presence_handler_;
   policy_type policy_;
 };
 

@@ -3,6 +3,7 @@
 #define WSREG_REGISTRY_OPTIONS_HPP
 
 #include <cstddef>
+#include <cstdint>
 
 namespace wsreg {
 
@@ -35,7 +36,28 @@ struct RegistryOptions {
   /// data. 0 is taken as 1. MutexPolicy ignores it: it has no mailbox, and
   /// delivers on the calling thread. Default 256 (operations).
   std::size_t mailbox_capacity = 256;
+
+  /// This registry's node number in a cluster (wsreg/cluster.hpp), 0 to
+  /// 65,535: the high 16 bits of every id add() assigns, so that ids are
+  /// unique across the nodes of a cluster as long as every node has its own
+  /// node_id, and a Cluster can route a send to the node that owns an id
+  /// (node_of()). The low 48 bits count 1, 2, 3, ... per registry, so a node
+  /// may add 2^48 - 1 connections in its lifetime. A node restarted with the
+  /// same node_id counts from 1 again: an id that a peer kept from the
+  /// earlier process may then name a new connection (keep ids no longer
+  /// than the connection they name). Default 0: ids 1, 2, 3, ..., as a
+  /// registry outside a cluster has always given.
+  std::uint16_t node_id = 0;
 };
+
+/// How many low bits of a ConnectionId count connections within one node.
+inline constexpr unsigned node_id_shift = 48;
+
+/// The node number (RegistryOptions::node_id) encoded in the high 16 bits
+/// of `id`. Thread-safe; O(1).
+constexpr std::uint16_t node_of(std::uint64_t id) noexcept {
+  return static_cast<std::uint16_t>(id >> node_id_shift);
+}
 
 }  // namespace wsreg
 

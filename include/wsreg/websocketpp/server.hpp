@@ -1287,7 +1287,7 @@ class Server {
         // The _approx reads never wait: under ActorPolicy a busy actor must
         // not hold an io thread (and every connection on it) hostage.
         con.set_body(prometheus_text(registry_.stats_approx(), registry_.size_approx()) +
-                     prometheus_text(counters_->snapshot()));
+                     prometheus_text(counters_->snapshot()) + registry_.cluster_metrics());
         return;
       }
       con.set_status(::websocketpp::http::status_code::not_found);

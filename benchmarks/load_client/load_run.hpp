@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -33,8 +34,9 @@
 namespace load_client {
 
 /// Runs one load test: opens `connections` WebSocket connections (at most
-/// `max_pending` handshakes at once) until all are open or the connect
-/// timeout passes, then counts ticks for `duration` seconds, then sends
+/// `max_pending` handshakes at once; connection i to URL i mod K of the K
+/// given) until all are open or the connect timeout passes, waits `warmup`
+/// seconds, then counts ticks for `duration` seconds, then sends
 /// every connection a close frame, waits at most close_grace for the
 /// answers and closes every socket.
 ///
@@ -48,21 +50,28 @@ class LoadRun {
   static constexpr std::chrono::milliseconds close_grace{1000};
 
   /// Creates the epoll instance; throws std::system_error if it cannot.
-  LoadRun(const Options& options, const WsUrl& url)
+  /// `urls` (at least one, parsed from options.urls) must outlive the run.
+  LoadRun(const Options& options, const std::vector<WsUrl>& urls)
       : options_(options),
-        url_(url),
+        urls_(urls),
         connections_(options.connections),
         trackers_(options.connections),
         events_(1024),
         rng_(std::random_device{}()) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-    target_.epoll_fd = epoll_fd_;
-    if (url_.tls) target_.tls = tls_.emplace().get();
-    target_.server = url_.address;
-    target_.host_header = url_.host_header;
-    target_.path = url_.path;
-    if (options.deflate) target_.extensions = deflate_offer;
+    for (const WsUrl& url : urls_) {
+      ConnectTarget target;
+      target.epoll_fd = epoll_fd_;
+      if (url.tls) target.tls = tls_ ? tls_->get() : tls_.emplace().get();
+      target.server = url.address;
+      target.host_header = url.host_header;
+      target.path = url.path;
+      if (options.deflate) target.extensions = deflate_offer;
+      targets_.push_back(target);
+    }
+    target_ticks_.assign(targets_.size(), 0);
+    target_lost_.assign(targets_.size(), 0);
     if (options.source_addresses > 1) {
       for (unsigned i = 1; i <= options.source_addresses; ++i) {
         sockaddr_in source{};
@@ -93,6 +102,10 @@ class LoadRun {
       if (!is_connect_failure(static_cast<CloseCause>(i))) continue;
       report.connect_failure_causes[i] = causes_[i];
       report.connect_failures += causes_[i];
+    }
+    if (open_ > 0 && options_.warmup_s > 0) {
+      const auto warmup_end = Clock::now() + to_duration(options_.warmup_s);
+      while (Clock::now() < warmup_end) poll_until(warmup_end);
     }
     if (open_ > 0) run_window(report);
     fill_counts(report);
@@ -131,6 +144,9 @@ class LoadRun {
     }
     ++ticks_;
     lost_ += outcome.lost;
+    const std::size_t target = connection.token() % targets_.size();
+    ++target_ticks_[target];
+    target_lost_[target] += outcome.lost;
     histogram_.record_ns(realtime_ns() - tick.sent_ns);
   }
 
@@ -177,7 +193,7 @@ class LoadRun {
       const sockaddr_in* source =
           sources_.empty() ? nullptr : &sources_[index % sources_.size()];
       ++pending_;
-      connections_[index].start(target_, source, index, rng_, *this);
+      connections_[index].start(targets_[index % targets_.size()], source, index, rng_, *this);
     }
   }
 
@@ -188,10 +204,24 @@ class LoadRun {
       }
     }
     phase_ = Phase::window;
-    std::optional<double> server_cpu_start;
-    if (options_.server_pid > 0) {
-      report.server_rss_kib = process_rss_kib_of(options_.server_pid);
-      server_cpu_start = process_cpu_seconds_of(options_.server_pid);
+    // The other processes, read at the window's edges only.
+    struct Watch {
+      ProcessReport* report;
+      std::optional<double> cpu_start;
+      std::map<long, StatCpu> threads_start;
+    };
+    std::vector<Watch> watches;
+    for (const int pid : options_.server_pids) {
+      if (pid > 0) report.servers.push_back(ProcessReport{pid, {}, process_rss_kib_of(pid), {}});
+    }
+    for (const int pid : options_.watch_pids) {
+      if (pid > 0) report.watched.push_back(ProcessReport{pid, {}, {}, {}});
+    }
+    for (auto* list : {&report.servers, &report.watched}) {
+      for (ProcessReport& process : *list) {
+        watches.push_back(Watch{&process, process_cpu_seconds_of(process.pid),
+                                thread_cpu_seconds_of(process.pid)});
+      }
     }
     const std::optional<double> host_cpu_start = host_busy_cpu_seconds();
     const std::optional<std::uint64_t> loopback_start = loopback_bytes();
@@ -212,10 +242,25 @@ class LoadRun {
     if (const auto host_cpu_end = host_busy_cpu_seconds(); host_cpu_start && host_cpu_end) {
       report.host_cpu_window_s = *host_cpu_end - *host_cpu_start;
     }
-    if (server_cpu_start) {
-      if (const auto server_cpu_end = process_cpu_seconds_of(options_.server_pid)) {
-        report.server_cpu_window_s = *server_cpu_end - *server_cpu_start;
+    for (Watch& watch : watches) {
+      const auto cpu_end = process_cpu_seconds_of(watch.report->pid);
+      if (watch.cpu_start && cpu_end) watch.report->cpu_window_s = *cpu_end - *watch.cpu_start;
+      watch.report->threads =
+          thread_cpu_difference(watch.threads_start, thread_cpu_seconds_of(watch.report->pid));
+    }
+    if (!report.servers.empty()) {
+      double cpu = 0;
+      std::uint64_t rss = 0;
+      bool cpu_known = true;
+      bool rss_known = true;
+      for (const ProcessReport& server : report.servers) {
+        cpu_known = cpu_known && server.cpu_window_s.has_value();
+        rss_known = rss_known && server.rss_kib.has_value();
+        cpu += server.cpu_window_s.value_or(0);
+        rss += server.rss_kib.value_or(0);
       }
+      if (cpu_known) report.server_cpu_window_s = cpu;
+      if (rss_known) report.server_rss_kib = rss;
     }
   }
 
@@ -233,12 +278,26 @@ class LoadRun {
       report.errors += causes_[i];
     }
     bool any = false;
-    for (const TickTracker& tracker : trackers_) {
+    report.targets.resize(targets_.size());
+    std::vector<bool> target_any(targets_.size(), false);
+    for (std::size_t i = 0; i < trackers_.size(); ++i) {
+      const TickTracker& tracker = trackers_[i];
       if (!tracker.open_at_window_start()) continue;
       const std::uint64_t n = tracker.window_ticks();
       report.min_ticks_per_connection = any ? std::min(report.min_ticks_per_connection, n) : n;
       report.max_ticks_per_connection = std::max(report.max_ticks_per_connection, n);
       any = true;
+      const std::size_t t = i % targets_.size();
+      TargetReport& target = report.targets[t];
+      ++target.connections_open;
+      target.min_ticks_per_connection =
+          target_any[t] ? std::min(target.min_ticks_per_connection, n) : n;
+      target_any[t] = true;
+    }
+    for (std::size_t t = 0; t < targets_.size(); ++t) {
+      report.targets[t].url = options_.urls[t];
+      report.targets[t].ticks = target_ticks_[t];
+      report.targets[t].lost = target_lost_[t];
     }
     constexpr double ns_per_ms = 1e6;
     report.latency_p50_ms = static_cast<double>(histogram_.percentile_ns(50.0)) / ns_per_ms;
@@ -280,11 +339,15 @@ class LoadRun {
   }
 
   const Options& options_;
-  const WsUrl& url_;
+  const std::vector<WsUrl>& urls_;
   int epoll_fd_ = -1;
   /// wss:// only: the TLS context every connection's session is made from.
   std::optional<TlsClientContext> tls_;
-  ConnectTarget target_;
+  /// One per URL; connection i connects to targets_[i % size].
+  std::vector<ConnectTarget> targets_;
+  /// Ticks delivered and lost in the window, per target.
+  std::vector<std::uint64_t> target_ticks_;
+  std::vector<std::uint64_t> target_lost_;
   /// Local addresses to bind, round-robin; empty when not binding.
   std::vector<sockaddr_in> sources_;
   /// One per requested connection; the index is the epoll token.

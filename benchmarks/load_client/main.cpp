@@ -4,14 +4,16 @@
 // Single-threaded: one epoll loop over nonblocking sockets (see load_run.hpp);
 // wss:// URLs run TLS (OpenSSL) over them, without verifying the certificate.
 //
-// Usage: wsreg_load_client [--url ws://127.0.0.1:9002/ | wss://...] [--connections 1000]
-//          [--duration 10] [--connect-timeout 30] [--source-addresses 1]
-//          [--max-pending 256] [--server-pid PID] [--json]
+// Usage: wsreg_load_client [--url ws://127.0.0.1:9002/ | wss://...]... [--connections 1000]
+//          [--duration 10] [--connect-timeout 30] [--warmup 0] [--source-addresses 1]
+//          [--max-pending 256] [--server-pid PID]... [--watch-pid PID]... [--json]
+// Several --url: connection i goes to URL i mod K (the nodes of a cluster).
 // Exit: 0 when the run completed (loss is for the caller to judge), 1 when
 // fewer connections than requested were open at window start, 2 on usage errors.
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -34,15 +36,23 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // --help exits 0; any usage error exits 2
   }
 
-  lc::WsUrl url;
-  if (const std::string error = lc::parse_ws_url(options.url, url); !error.empty()) {
-    std::fprintf(stderr, "wsreg_load_client: %s\n", error.c_str());  // checked by CLI11 already
+  std::vector<lc::WsUrl> urls(options.urls.size());
+  bool any_tls = false;
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    if (const std::string error = lc::parse_ws_url(options.urls[i], urls[i]); !error.empty()) {
+      std::fprintf(stderr, "wsreg_load_client: %s\n", error.c_str());  // checked by CLI11 already
+      return 2;
+    }
+    any_tls = any_tls || urls[i].tls;
+  }
+  if (urls.empty()) {
+    std::fprintf(stderr, "wsreg_load_client: no --url\n");
     return 2;
   }
 
   // OpenSSL writes with write(), not send(MSG_NOSIGNAL): a peer's reset
   // must fail that write, not kill the process.
-  if (url.tls) std::signal(SIGPIPE, SIG_IGN);
+  if (any_tls) std::signal(SIGPIPE, SIG_IGN);
 
   const std::uint64_t fd_limit = lc::raise_open_file_limit();
   if (options.connections + 16 > fd_limit) {
@@ -54,7 +64,7 @@ int main(int argc, char** argv) {
 
   lc::LoadReport report;
   try {
-    lc::LoadRun run(options, url);
+    lc::LoadRun run(options, urls);
     report = run.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wsreg_load_client: %s\n", e.what());

@@ -6,14 +6,40 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "close_cause.hpp"
 
 namespace load_client {
+
+/// One other process's CPU time over the window (--server-pid, --watch-pid).
+///
+/// Thread safety: a plain value.
+struct ProcessReport {
+  int pid = 0;
+  /// User + system CPU seconds over the window; empty if /proc was unreadable.
+  std::optional<double> cpu_window_s;
+  /// Resident set at window start, KiB (--server-pid only).
+  std::optional<std::uint64_t> rss_kib;
+  /// CPU seconds over the window by thread name (threads of one name summed).
+  std::map<std::string, double> threads;
+};
+
+/// What one of several --url targets received (connections i mod K).
+///
+/// Thread safety: a plain value.
+struct TargetReport {
+  std::string url;
+  std::uint64_t connections_open = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t min_ticks_per_connection = 0;
+};
 
 /// What a run measured. Counts of ticks and frames cover the measurement
 /// window only; closed_by_server and errors cover the whole run up to the
@@ -62,9 +88,10 @@ struct LoadReport {
   /// This process's CPU time (user + system), seconds: whole run, window only.
   double client_cpu_s = 0;
   double client_cpu_window_s = 0;
-  /// With --server-pid: the server's CPU time (user + system) over the
-  /// window, seconds, and its resident set at window start, KiB. Empty
-  /// without --server-pid or when /proc could not be read.
+  /// With --server-pid: the servers' CPU time (user + system) over the
+  /// window, seconds, and their resident sets at window start, KiB, summed
+  /// over the --server-pid processes. Empty without --server-pid or when
+  /// /proc could not be read for one of them.
   std::optional<double> server_cpu_window_s;
   std::optional<std::uint64_t> server_rss_kib;
   /// Busy CPU time of the whole host (all processes, all CPUs) over the
@@ -74,6 +101,11 @@ struct LoadReport {
   /// all traffic on 127/8 of the host, TCP/IP headers and both directions
   /// included): the run's wire bytes plus whatever else used loopback.
   std::optional<std::uint64_t> loopback_bytes_window;
+  /// Each --server-pid and --watch-pid process, in the order given.
+  std::vector<ProcessReport> servers;
+  std::vector<ProcessReport> watched;
+  /// Each --url, in the order given.
+  std::vector<TargetReport> targets;
 };
 
 namespace detail {
@@ -102,11 +134,33 @@ inline nlohmann::ordered_json causes_json(const std::array<std::uint64_t, close_
   return object;
 }
 
+inline nlohmann::ordered_json processes_json(const std::vector<ProcessReport>& processes) {
+  nlohmann::ordered_json array = nlohmann::ordered_json::array();
+  for (const ProcessReport& p : processes) {
+    nlohmann::ordered_json j;
+    j["pid"] = p.pid;
+    if (p.cpu_window_s) {
+      j["cpu_window_s"] = round3(*p.cpu_window_s);
+    } else {
+      j["cpu_window_s"] = nullptr;
+    }
+    if (p.rss_kib) j["rss_kib"] = *p.rss_kib;
+    nlohmann::ordered_json threads = nlohmann::ordered_json::object();
+    for (const auto& [name, cpu] : p.threads) threads[name] = round3(cpu);
+    j["threads_cpu_window_s"] = std::move(threads);
+    array.push_back(std::move(j));
+  }
+  return array;
+}
+
 }  // namespace detail
 
 /// The report as one JSON object, keys in a fixed order. Besides the
 /// documented keys it carries `connect_failure_causes` and `error_causes`
-/// (objects of non-zero counts by cause).
+/// (objects of non-zero counts by cause), `servers` and `watched` (one
+/// object per --server-pid and --watch-pid: pid, cpu_window_s, rss_kib for
+/// servers, threads_cpu_window_s by thread name) and `targets` (one object
+/// per --url: connections_open, ticks, lost, min_ticks_per_connection).
 ///
 /// Thread safety: a pure function.
 inline std::string to_json_line(const LoadReport& r) {
@@ -154,6 +208,17 @@ inline std::string to_json_line(const LoadReport& r) {
   }
   j["connect_failure_causes"] = detail::causes_json(r.connect_failure_causes);
   j["error_causes"] = detail::causes_json(r.error_causes);
+  j["servers"] = detail::processes_json(r.servers);
+  j["watched"] = detail::processes_json(r.watched);
+  nlohmann::ordered_json targets = nlohmann::ordered_json::array();
+  for (const TargetReport& t : r.targets) {
+    targets.push_back({{"url", t.url},
+                       {"connections_open", t.connections_open},
+                       {"ticks", t.ticks},
+                       {"lost", t.lost},
+                       {"min_ticks_per_connection", t.min_ticks_per_connection}});
+  }
+  j["targets"] = std::move(targets);
   return j.dump();
 }
 
@@ -192,6 +257,19 @@ inline void print_human(const LoadReport& r, std::FILE* out) {
   if (r.host_cpu_window_s) {
     std::fprintf(out, "host cpu s:               %.3f in window (all processes)\n",
                  *r.host_cpu_window_s);
+  }
+  for (const ProcessReport& p : r.servers) {
+    std::fprintf(out, "server %-8d cpu s:      %.3f in window\n", p.pid, p.cpu_window_s.value_or(-1));
+  }
+  for (const ProcessReport& p : r.watched) {
+    std::fprintf(out, "watched %-7d cpu s:      %.3f in window\n", p.pid, p.cpu_window_s.value_or(-1));
+  }
+  if (r.targets.size() > 1) {
+    for (const TargetReport& t : r.targets) {
+      std::fprintf(out, "target %s: open %llu, ticks %llu, lost %llu, min/connection %llu\n",
+                   t.url.c_str(), u(t.connections_open), u(t.ticks), u(t.lost),
+                   u(t.min_ticks_per_connection));
+    }
   }
   if (r.loopback_bytes_window) {
     std::fprintf(out, "loopback bytes:           %llu in window (all of 127/8, headers included)\n",

@@ -3,6 +3,7 @@
 #ifndef WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP
 #define WSREG_LOAD_CLIENT_SERVER_PROCESS_HPP
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -10,7 +11,10 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace load_client {
@@ -36,21 +40,31 @@ inline std::optional<std::string_view> read_small_file(const char* path, char* b
 
 }  // namespace detail
 
-/// User plus system CPU time `pid` has used so far, in seconds: fields 14
-/// and 15 (utime, stime) of /proc/PID/stat, in clock ticks of
-/// sysconf(_SC_CLK_TCK) (10 ms on Linux). nullopt if the process is gone.
+/// The command name (field 2, without its parentheses) and user plus
+/// system CPU time in seconds (fields 14 and 15, utime and stime, in clock
+/// ticks of sysconf(_SC_CLK_TCK), 10 ms on Linux) of a /proc/.../stat line.
+struct StatCpu {
+  std::string name;
+  double cpu_s = 0;
+};
+
+/// Reads a /proc/PID/stat or /proc/PID/task/TID/stat file; nullopt if it
+/// is gone or does not parse.
 ///
 /// Thread safety: a pure function of the file; safe from any thread.
-inline std::optional<double> process_cpu_seconds_of(pid_t pid) noexcept {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+inline std::optional<StatCpu> read_stat_cpu(const char* path) {
   char buffer[1024];
   const auto text = detail::read_small_file(path, buffer, sizeof buffer);
   if (!text) return std::nullopt;
   // Field 2, the command name, may hold spaces and parentheses: count
   // fields from the last ')'. Field 3 (state) follows it.
-  std::size_t at = text->rfind(')');
-  if (at == std::string_view::npos) return std::nullopt;
+  const std::size_t open = text->find('(');
+  const std::size_t at = text->rfind(')');
+  if (open == std::string_view::npos || at == std::string_view::npos || at < open) {
+    return std::nullopt;
+  }
+  StatCpu out;
+  out.name = std::string(text->substr(open + 1, at - open - 1));
   const char* p = text->data() + at + 1;
   const char* end = text->data() + text->size();
   std::uint64_t ticks[2] = {0, 0};
@@ -66,7 +80,59 @@ inline std::optional<double> process_cpu_seconds_of(pid_t pid) noexcept {
   }
   const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
   if (ticks_per_s <= 0) return std::nullopt;
-  return static_cast<double>(ticks[0] + ticks[1]) / static_cast<double>(ticks_per_s);
+  out.cpu_s = static_cast<double>(ticks[0] + ticks[1]) / static_cast<double>(ticks_per_s);
+  return out;
+}
+
+/// User plus system CPU time `pid` has used so far, in seconds (all its
+/// threads, from /proc/PID/stat). nullopt if the process is gone.
+///
+/// Thread safety: a pure function of the file; safe from any thread.
+inline std::optional<double> process_cpu_seconds_of(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const auto stat = read_stat_cpu(path);
+  if (!stat) return std::nullopt;
+  return stat->cpu_s;
+}
+
+/// Every thread of `pid` now, by thread id: its name (comm, which a thread
+/// may set with pthread_setname_np) and CPU time so far, in seconds, from
+/// /proc/PID/task/TID/stat. Empty if the process is gone. Threads that
+/// exit between two readings drop out of a difference of the two.
+///
+/// Thread safety: a pure function of /proc; safe from any thread.
+inline std::map<long, StatCpu> thread_cpu_seconds_of(pid_t pid) {
+  std::map<long, StatCpu> out;
+  char path[96];
+  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid));
+  DIR* dir = ::opendir(path);
+  if (dir == nullptr) return out;
+  while (const dirent* entry = ::readdir(dir)) {
+    char* end = nullptr;
+    const long tid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0') continue;  // "." and ".."
+    std::snprintf(path, sizeof path, "/proc/%d/task/%ld/stat", static_cast<int>(pid), tid);
+    if (auto stat = read_stat_cpu(path)) out.emplace(tid, std::move(*stat));
+  }
+  ::closedir(dir);
+  return out;
+}
+
+/// CPU seconds each thread name of a process used between two readings of
+/// thread_cpu_seconds_of: threads of one name (an io pool) summed; threads
+/// not in both readings left out.
+///
+/// Thread safety: a pure function.
+inline std::map<std::string, double> thread_cpu_difference(const std::map<long, StatCpu>& before,
+                                                           const std::map<long, StatCpu>& after) {
+  std::map<std::string, double> out;
+  for (const auto& [tid, now] : after) {
+    const auto then = before.find(tid);
+    if (then == before.end()) continue;
+    out[now.name] += now.cpu_s - then->second.cpu_s;
+  }
+  return out;
 }
 
 /// Resident set size of `pid`, in KiB: the VmRSS line of /proc/PID/status.

@@ -26,13 +26,35 @@
 // on SIGINT or SIGTERM and prints "stopped; sent S, dropped D".
 // --tls-cert FILE --tls-key FILE (as every example takes them): wss://
 // through wsreg::wspp::TlsServer, the same ticker and options otherwise.
+// --redis URL (or --nats URL, where wsreg::nats was built) --node-id N: the
+// registry (RegistryOptions::node_id N) is one node of a wsreg::Cluster
+// over that broker, so this node's ticks reach every node's connections,
+// and other nodes' ticks reach this node's. Run the other nodes with
+// --rate 0: only one node ticks, so sent_ns comes from one clock. In a
+// cluster --start-after-connections counts the whole cluster's
+// connections (Cluster::connection_count(), heartbeats included, so up to
+// 500 ms late), and no tick is made before the backplane is connected. At
+// exit a second line gives the ClusterStats:
+// "cluster: broadcasts_out B ... gaps G, messages_missed M, ...".
+// Threads are named for per-thread CPU time (/proc/PID/task/TID/comm):
+// actor (ActorPolicy's), backplane (what the Cluster started: the
+// backplane's I/O thread and, last, the Cluster's timer, named cluster),
+// io (websocketpp's), ticker.
+#include <dirent.h>
+#include <pthread.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -41,6 +63,13 @@
 #include "common/periodic_thread.hpp"
 #include "common/wait_for_signal.hpp"
 #include "tick.hpp"
+#include "wsreg/cluster.hpp"
+#if WSREG_BENCH_HAVE_REDIS
+#include "wsreg/redis_backplane.hpp"
+#endif
+#if WSREG_BENCH_HAVE_NATS
+#include "wsreg/nats_backplane.hpp"
+#endif
 #include "wsreg/websocketpp/deflate_config.hpp"
 #include "wsreg/websocketpp/server.hpp"
 // After wsreg's headers (which include it in the order it needs).
@@ -57,7 +86,103 @@ struct BenchArguments {
   bool publish = false;
   std::string compression = "none";
   std::size_t tick_bytes = 0;
+  std::string redis_url;
+  std::string nats_url;
+  std::uint16_t node_id = 0;
 };
+
+/// What serve() needs of a Cluster, whatever its backplane: null outside a
+/// cluster.
+struct ClusterView {
+  std::function<std::uint64_t()> connection_count;
+  std::function<bool()> connected;
+  std::function<wsreg::ClusterStats()> stats;
+  std::string backplane;
+};
+
+/// Names this process's threads after what started them, for per-thread
+/// CPU time: remembers the threads that exist, and name_new() writes a
+/// name into /proc/self/task/TID/comm of each thread started since.
+/// Not thread-safe (the main thread only).
+class ThreadNamer {
+ public:
+  ThreadNamer() : known_(tids()) {}
+
+  /// Names the threads started since the last call `name`, the last of
+  /// them (by thread id, so by creation order) `last_name` if not empty.
+  void name_new(const char* name, const char* last_name = "") {
+    std::vector<long> fresh;
+    for (const long tid : tids()) {
+      if (known_.insert(tid).second) fresh.push_back(tid);
+    }
+    std::sort(fresh.begin(), fresh.end());
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      const bool last = i + 1 == fresh.size() && fresh.size() > 1 && last_name[0] != '\0';
+      set_name(fresh[i], last ? last_name : name);
+    }
+  }
+
+  /// Names the calling thread (at most 15 characters kept).
+  static void name_this(const char* name) { ::pthread_setname_np(::pthread_self(), name); }
+
+ private:
+  static std::set<long> tids() {
+    std::set<long> out;
+    if (DIR* dir = ::opendir("/proc/self/task")) {
+      while (const dirent* entry = ::readdir(dir)) {
+        char* end = nullptr;
+        const long tid = std::strtol(entry->d_name, &end, 10);
+        if (end != entry->d_name && *end == '\0') out.insert(tid);
+      }
+      ::closedir(dir);
+    }
+    return out;
+  }
+
+  static void set_name(long tid, const char* name) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%ld/comm", tid);
+    if (std::FILE* file = std::fopen(path, "w")) {
+      std::fputs(name, file);
+      std::fclose(file);
+    }
+  }
+
+  std::set<long> known_;
+};
+
+/// Calls `run(cluster)` with the registry joined to a Cluster over the
+/// backplane --redis or --nats names (ClusterView of it), or with null
+/// when neither is given; the Cluster is destroyed after `run` returns
+/// (so after the server it makes has shut down), then the backplane.
+template <class Registry, class Run>
+int with_cluster(Registry& registry, const BenchArguments& bench, ThreadNamer& namer, Run&& run) {
+  const auto joined = [&](auto& backplane) {
+    wsreg::Cluster cluster(registry, backplane);
+    namer.name_new("backplane", "cluster");  // the Cluster's timer starts last
+    ClusterView view{[&cluster] { return cluster.connection_count(); },
+                     [&cluster] { return cluster.connected(); },
+                     [&cluster] { return cluster.stats(); }, std::string(backplane.name())};
+    return run(&view);
+  };
+#if WSREG_BENCH_HAVE_REDIS
+  if (!bench.redis_url.empty()) {
+    wsreg::RedisOptions options;
+    options.url = bench.redis_url;
+    wsreg::RedisBackplane backplane(options);
+    return joined(backplane);
+  }
+#endif
+#if WSREG_BENCH_HAVE_NATS
+  if (!bench.nats_url.empty()) {
+    wsreg::NatsOptions options;
+    options.url = bench.nats_url;
+    wsreg::NatsBackplane backplane(options);
+    return joined(backplane);
+  }
+#endif
+  return run(static_cast<ClusterView*>(nullptr));
+}
 
 /// wsreg's Config with websocketpp 0.8.2's own permessage-deflate extension,
 /// for the `--compression websocketpp` comparison only: it inflates without
@@ -75,12 +200,31 @@ const std::string topic = "ticks";
 template <class Policy, class Server>
 int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
           examples::StopSignals& signals, const examples::ServerArguments& args,
-          const BenchArguments& bench, const wsreg::wspp::ServerOptions& options);
+          const BenchArguments& bench, const wsreg::wspp::ServerOptions& options,
+          ClusterView* cluster);
+
+template <class Policy, class Config>
+int run_server(wsreg::ConnectionRegistry<Policy>& registry, examples::StopSignals& signals,
+               const examples::ServerArguments& args, const BenchArguments& bench,
+               ClusterView* cluster);
 
 template <class Policy, class Config>
 int run(examples::StopSignals& signals, const examples::ServerArguments& args,
         const BenchArguments& bench) {
-  wsreg::ConnectionRegistry<Policy> registry;
+  ThreadNamer namer;
+  wsreg::RegistryOptions registry_options;
+  registry_options.node_id = bench.node_id;
+  wsreg::ConnectionRegistry<Policy> registry(registry_options);
+  namer.name_new("actor");
+  return with_cluster(registry, bench, namer, [&](ClusterView* cluster) {
+    return run_server<Policy, Config>(registry, signals, args, bench, cluster);
+  });
+}
+
+template <class Policy, class Config>
+int run_server(wsreg::ConnectionRegistry<Policy>& registry, examples::StopSignals& signals,
+               const examples::ServerArguments& args, const BenchArguments& bench,
+               ClusterView* cluster) {
   wsreg::wspp::ServerOptions options;
   options.threads = args.threads;
   options.max_buffered_bytes = bench.max_buffered_bytes;
@@ -97,7 +241,7 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
   if constexpr (std::is_same_v<Config, wsreg::wspp::Config>) {
     // wsreg::wspp::Server, or TlsServer with --tls-cert and --tls-key.
     return examples::with_server(registry, args, options, [&](auto& server) {
-      return serve(server, registry, signals, args, bench, options);
+      return serve(server, registry, signals, args, bench, options, cluster);
     });
   } else {
     if (args.tls()) {
@@ -105,30 +249,42 @@ int run(examples::StopSignals& signals, const examples::ServerArguments& args,
       return 2;
     }
     wsreg::wspp::Server<Policy, std::monostate, Config> server(registry, options);
-    return serve(server, registry, signals, args, bench, options);
+    return serve(server, registry, signals, args, bench, options, cluster);
   }
 }
 
-/// Ticks to every connection of `server` until SIGINT or SIGTERM, then
-/// stops it and prints what the registry sent and dropped.
+/// Ticks to every connection of `server` (and, in a cluster, of every
+/// node) until SIGINT or SIGTERM, then stops it and prints what the
+/// registry sent and dropped, and the cluster's counters.
 template <class Policy, class Server>
 int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
           examples::StopSignals& signals, const examples::ServerArguments& args,
-          const BenchArguments& bench, const wsreg::wspp::ServerOptions& options) {
-  if (bench.publish) {
-    server.set_open_handler([&registry](wsreg::ConnectionId id) { registry.subscribe(id, topic); });
-  }
+          const BenchArguments& bench, const wsreg::wspp::ServerOptions& options,
+          ClusterView* cluster) {
+  const bool publish = bench.publish;
+  server.set_open_handler([&registry, publish](wsreg::ConnectionId id) {
+    thread_local bool named = false;  // once per io thread
+    if (!named) {
+      ThreadNamer::name_this("io");
+      named = true;
+    }
+    if (publish) registry.subscribe(id, topic);
+  });
 
-  char extra[192];
+  char extra[256];
   std::snprintf(extra, sizeof extra,
                 ", rate %g Hz, max-buffered-bytes %zu, frame-once %s%s, compression %s, "
-                "tick-bytes %zu",
+                "tick-bytes %zu%s%s, node %u",
                 bench.rate_hz, bench.max_buffered_bytes, options.frame_once ? "on" : "off",
-                bench.publish ? ", publish" : "", bench.compression.c_str(), bench.tick_bytes);
+                bench.publish ? ", publish" : "", bench.compression.c_str(), bench.tick_bytes,
+                cluster != nullptr ? ", cluster over " : "",
+                cluster != nullptr ? cluster->backplane.c_str() : "",
+                static_cast<unsigned>(bench.node_id));
   if (!examples::listen_and_report(server, args, "wsreg_bench_server", extra)) return 1;
 
   // --rate 0: no ticker at all (idle-memory runs). Ticks before
-  // --start-after-connections connections are open are skipped (seq goes on).
+  // --start-after-connections connections are open are skipped (seq goes on);
+  // in a cluster, connections of every node, and only once connected.
   bool started = false;  // ticker thread only
   e2e::TickText text;    // ticker thread only
   e2e::JsonTick json(bench.tick_bytes);
@@ -137,8 +293,19 @@ int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
     const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / bench.rate_hz));
     ticker = std::make_unique<examples::PeriodicThread>(period, [&](std::uint64_t seq) {
       if (!started) {
-        if (registry.size_approx() < bench.start_after_connections) return;
+        ThreadNamer::name_this("ticker");
+        if (cluster != nullptr) {
+          if (!cluster->connected() ||
+              cluster->connection_count() < bench.start_after_connections) {
+            return;
+          }
+        } else if (registry.size_approx() < bench.start_after_connections) {
+          return;
+        }
         started = true;
+        std::printf("wsreg_bench_server: ticking from seq %llu\n",
+                    static_cast<unsigned long long>(seq));
+        std::fflush(stdout);
       }
       wsreg::Payload tick =
           bench.tick_bytes == 0 ? wsreg::Payload::text(std::string(text.format(seq)))
@@ -162,6 +329,19 @@ int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
   std::printf("wsreg_bench_server: stopped; sent %llu, dropped %llu\n",
               static_cast<unsigned long long>(stats.messages_sent),
               static_cast<unsigned long long>(stats.messages_dropped));
+  if (cluster != nullptr) {
+    const wsreg::ClusterStats c = cluster->stats();
+    const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::printf(
+        "wsreg_bench_server: cluster: broadcasts_out %llu, publishes_out %llu, broadcasts_in %llu, "
+        "publishes_in %llu, publications_dropped %llu, publications_lost %llu, gaps %llu, "
+        "messages_missed %llu, malformed %llu, nodes %llu, backplane_published %llu, "
+        "backplane_received %llu, backplane_reconnects %llu, backplane_queue_depth %llu\n",
+        u(c.broadcasts_out), u(c.publishes_out), u(c.broadcasts_in), u(c.publishes_in),
+        u(c.publications_dropped), u(c.publications_lost), u(c.gaps), u(c.messages_missed),
+        u(c.malformed), u(c.nodes), u(c.backplane.published), u(c.backplane.received),
+        u(c.backplane.reconnects), u(c.backplane.queue_depth));
+  }
   return 0;
 }
 
@@ -202,8 +382,23 @@ int main(int argc, char** argv) {
   app.add_flag("--publish", bench.publish,
                "subscribe every connection to one topic and publish ticks to it instead of "
                "broadcasting");
+#if WSREG_BENCH_HAVE_REDIS
+  app.add_option("--redis", bench.redis_url,
+                 "join a wsreg::Cluster over Redis pub/sub at this URL (redis://host:port)");
+#endif
+#if WSREG_BENCH_HAVE_NATS
+  app.add_option("--nats", bench.nats_url,
+                 "join a wsreg::Cluster over NATS at this URL (nats://host:port)");
+#endif
+  app.add_option("--node-id", bench.node_id,
+                 "this node's RegistryOptions::node_id in the cluster, unique per node")
+      ->capture_default_str();
   int exit_code = 0;
   if (!examples::parse_arguments(app, argc, argv, exit_code)) return exit_code;
+  if (!bench.redis_url.empty() && !bench.nats_url.empty()) {
+    std::fprintf(stderr, "wsreg_bench_server: --redis or --nats, not both\n");
+    return 2;
+  }
   examples::StopSignals signals;  // before any thread and before the port is printed
   return examples::with_policy(args.policy, [&](auto tag) {
     using Policy = typename decltype(tag)::type;

@@ -85,6 +85,7 @@ class BrokerProcess {
     const int quiet = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     process_ = std::make_unique<ChildProcess>(argv, quiet);
     if (quiet >= 0) ::close(quiet);
+    if (!process_->started()) return false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       if (accepts_connections(port_)) return true;

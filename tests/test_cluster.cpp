@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "child_process.hpp"
 #include "cluster_support.hpp"
 #include "wsreg/redis_backplane.hpp"
 #ifdef WSREG_TEST_NATS
@@ -251,8 +252,14 @@ TEMPLATE_LIST_TEST_CASE("cluster presence counts subscribers and connections on 
   REQUIRE(wsreg_test::wait_for_mesh(nodes));
   REQUIRE(wait_until([&] { return a.cluster().connection_count() == 12; }, 5s));
 
+  for (Node* node : nodes) {
+    node->cluster().set_presence_info([](wsreg::ConnectionId id) {
+      return "user " + std::to_string(wsreg::node_of(id)) + "/" + std::to_string(id & 0xFF);
+    });
+  }
   wsreg::ClusterPresence presence = a.cluster().presence("lobby");
   CHECK(presence.complete);
+  CHECK(presence.info == std::vector<std::string>{"user 1/1", "user 2/3", "user 2/4", "user 3/2"});
   CHECK(presence.nodes_asked == 2);
   CHECK(presence.nodes_answered == 2);
   CHECK(presence.ids == std::vector<wsreg::ConnectionId>{a.id(0), b.id(2), b.id(3), c->id(1)});
@@ -384,4 +391,43 @@ TEMPLATE_LIST_TEST_CASE("a stalled broker never blocks a publishing caller, and 
   CHECK(took < 10s);
   CHECK(stats.broadcasts_out + stats.publications_dropped + stats.publications_lost == count);
   CHECK(stats.publications_dropped > 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("a node killed with SIGKILL leaves the cluster's connection count and "
+                        "presence within node_timeout plus heartbeat_interval",
+                        "[cluster]", wsreg_test::cluster_setups) {
+  using Node = TestNode<TestType>;
+  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
+  REQUIRE(broker.ready());
+  const char* flag = wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker ==
+                             BrokerProcess::Kind::redis
+                         ? "--redis"
+                         : "--nats";
+  std::vector<std::unique_ptr<wsreg_test::ChildProcess>> processes;
+  for (int n = 2; n <= 4; ++n) {
+    processes.push_back(std::make_unique<wsreg_test::ChildProcess>(std::vector<std::string>{
+        WSREG_CLUSTER_NODE, "--node", std::to_string(n), flag, broker.url(), "--connections",
+        std::to_string(n), "--topic", "lobby"}));
+    REQUIRE(processes.back()->started());
+    REQUIRE(processes.back()->read_line(15s).rfind("ready", 0) == 0);
+  }
+  Node observer(1, broker.url());
+  observer.add();
+  observer.registry().subscribe(observer.id(0), "lobby");
+  REQUIRE(wait_until([&] { return observer.cluster().nodes().size() == 3; }, 10s));
+  REQUIRE(wait_until([&] { return observer.cluster().connection_count() == 1 + 2 + 3 + 4; }, 5s));
+  CHECK(observer.cluster().subscriber_count("lobby") == 10);
+
+  ::kill(processes[2]->pid(), SIGKILL);  // node 4, with 4 connections
+  const auto killed = std::chrono::steady_clock::now();
+  REQUIRE(wait_until([&] { return observer.cluster().nodes().size() == 2; }, 10s));
+  const auto took = std::chrono::steady_clock::now() - killed;
+  INFO("node 4 left the counts "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms after SIGKILL");
+  CHECK(took < wsreg_test::quick_cluster_options().node_timeout +
+                   wsreg_test::quick_cluster_options().heartbeat_interval + 500ms);
+  CHECK(observer.cluster().connection_count() == 1 + 2 + 3);
+  const wsreg::ClusterPresence presence = observer.cluster().presence("lobby");
+  CHECK(presence.complete);
+  CHECK(presence.ids.size() == 6);
 }

@@ -2,6 +2,7 @@
 #ifndef WSREG_BACKPLANE_HPP
 #define WSREG_BACKPLANE_HPP
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -82,11 +83,12 @@ struct ReconnectOptions {
 };
 
 /// The wait before reconnect attempt `attempt` (0 for the first after a
-/// loss), as ReconnectOptions describes, before the random shortening.
-/// Thread-safe; O(1).
+/// loss), as ReconnectOptions describes, before the random shortening. A
+/// reconnect_initial below 1 ms is taken as 1 ms (a zero wait would spin).
+/// Thread-safe; O(log(reconnect_max / reconnect_initial)).
 inline std::chrono::milliseconds reconnect_delay(const ReconnectOptions& options,
                                                  unsigned attempt) noexcept {
-  std::chrono::milliseconds delay = options.reconnect_initial;
+  std::chrono::milliseconds delay = std::max(options.reconnect_initial, std::chrono::milliseconds(1));
   for (unsigned i = 0; i < attempt && delay < options.reconnect_max; ++i) delay *= 2;
   return delay < options.reconnect_max ? delay : options.reconnect_max;
 }

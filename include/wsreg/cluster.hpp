@@ -104,6 +104,9 @@ struct ClusterNode {
 struct ClusterPresence {
   /// The ids subscribed to the topic on every node that answered, ascending.
   std::vector<ConnectionId> ids;
+  /// What each one's node said of it (Cluster::set_presence_info), in the
+  /// order of `ids`; empty strings where a node has no presence info.
+  std::vector<std::string> info;
   /// Nodes asked (the other live nodes when the query was made) and nodes
   /// that answered within ClusterOptions::presence_timeout.
   std::size_t nodes_asked = 0;
@@ -269,14 +272,18 @@ class Cluster final : private detail::ClusterLink {
   /// but not from the registry's actor thread, where reading this node's
   /// subscribers would wait for itself. O(subscribers) per node.
   void query_presence(const std::string& topic, std::function<void(ClusterPresence)> done) {
-    std::vector<ConnectionId> local = registry_.subscribers(topic);
+    std::vector<std::pair<ConnectionId, std::string>> local = local_members(topic);
     const auto now = std::chrono::steady_clock::now();
     std::uint64_t request = 0;
     {
-      std::lock_guard<std::mutex> lock(nodes_mutex_);
+      std::unique_lock<std::mutex> lock(nodes_mutex_);
       if (nodes_.empty()) {
+        lock.unlock();
         ClusterPresence result;
-        result.ids = std::move(local);
+        for (auto& [id, info] : local) {
+          result.ids.push_back(id);
+          result.info.push_back(std::move(info));
+        }
         result.complete = true;
         done(std::move(result));
         return;
@@ -285,7 +292,7 @@ class Cluster final : private detail::ClusterLink {
       Query& query = queries_[request];
       for (const auto& [id, node] : nodes_) query.waiting.push_back(id);
       query.result.nodes_asked = query.waiting.size();
-      query.result.ids = std::move(local);
+      query.members = std::move(local);
       query.deadline = now + options_.presence_timeout;
       query.done = std::move(done);
     }
@@ -315,6 +322,17 @@ class Cluster final : private detail::ClusterLink {
   /// The number of subscribers of `topic` on every node (presence(topic).ids.size()).
   /// Thread-safe, with presence()'s limits.
   std::size_t subscriber_count(const std::string& topic) { return presence(topic).ids.size(); }
+
+  /// Sets what this node says of each of its connections in answers to
+  /// presence queries (ClusterPresence::info: a user name, say, as
+  /// Centrifuge's ClientInfo), called with the id on the thread that
+  /// answers (the backplane's, or query_presence's caller for this node's
+  /// own); it may read the registry (registry.data(id)) and must not throw.
+  /// An empty function (the default) answers empty strings. Thread-safe.
+  void set_presence_info(std::function<std::string(ConnectionId)> info) {
+    std::lock_guard<std::mutex> lock(handler_mutex_);
+    presence_info_ = std::make_shared<std::function<std::string(ConnectionId)>>(std::move(info));
+  }
 
   /// Sets the handler told of every gap in another node's publications
   /// (what a subscriber may have missed: a backplane outage, a full queue);
@@ -378,6 +396,7 @@ class Cluster final : private detail::ClusterLink {
   struct Query {
     std::vector<std::uint16_t> waiting;
     ClusterPresence result;
+    std::vector<std::pair<ConnectionId, std::string>> members;  // ids and info so far
     std::chrono::steady_clock::time_point deadline;
     std::function<void(ClusterPresence)> done;
   };
@@ -627,28 +646,54 @@ class Cluster final : private detail::ClusterLink {
     const auto request = in.number<std::uint64_t>();
     if (!in.ok()) return false;
     if (origin == node_id_) return true;
-    const std::vector<ConnectionId> ids = registry_.subscribers(std::string(in.body()));
+    // The body: "<id> <info bytes> <info>" per member, space-separated.
     std::string reply = "r ";
     detail::append_field(reply, node_id_);
     detail::append_field(reply, request);
     detail::end_header(reply);
-    for (const ConnectionId id : ids) detail::append_field(reply, id);
+    for (const auto& [id, info] : local_members(std::string(in.body()))) {
+      detail::append_field(reply, id);
+      detail::append_field(reply, info.size());
+      reply += info;
+      reply += ' ';
+    }
     backplane_.publish(node_channel(origin), std::move(reply));
     return true;
+  }
+
+  // This node's subscribers of `topic`, with their presence info.
+  std::vector<std::pair<ConnectionId, std::string>> local_members(const std::string& topic) {
+    std::shared_ptr<std::function<std::string(ConnectionId)>> info;
+    {
+      std::lock_guard<std::mutex> lock(handler_mutex_);
+      info = presence_info_;
+    }
+    std::vector<std::pair<ConnectionId, std::string>> members;
+    for (const ConnectionId id : registry_.subscribers(topic)) {
+      members.emplace_back(id, info && *info ? (*info)(id) : std::string());
+    }
+    return members;
   }
 
   bool on_reply(detail::EnvelopeReader& in, std::uint16_t origin) {
     const auto request = in.number<std::uint64_t>();
     if (!in.ok()) return false;
-    std::vector<ConnectionId> ids;
+    std::vector<std::pair<ConnectionId, std::string>> members;
     std::string_view body = in.body();
+    const auto number = [&body](std::uint64_t& value) {
+      const std::size_t end = body.find(' ');
+      if (end == std::string_view::npos) return false;
+      const auto [ptr, error] = std::from_chars(body.data(), body.data() + end, value);
+      if (error != std::errc() || ptr != body.data() + end || end == 0) return false;
+      body.remove_prefix(end + 1);
+      return true;
+    };
     while (!body.empty()) {
-      const std::size_t end = std::min(body.find(' '), body.size());
-      ConnectionId id = 0;
-      const auto [ptr, error] = std::from_chars(body.data(), body.data() + end, id);
-      if (error != std::errc() || ptr != body.data() + end) return false;
-      ids.push_back(id);
-      body.remove_prefix(std::min(end + 1, body.size()));
+      std::uint64_t id = 0;
+      std::uint64_t size = 0;
+      if (!number(id) || !number(size) || size >= body.size() || body[size] != ' ') return false;
+      members.emplace_back(id, std::string(body.substr(0, size)));
+      body.remove_prefix(size + 1);
     }
     std::function<void()> completed;
     {
@@ -660,7 +705,7 @@ class Cluster final : private detail::ClusterLink {
       if (waiting == query.waiting.end()) return true;  // a duplicate, or not asked
       query.waiting.erase(waiting);
       ++query.result.nodes_answered;
-      query.result.ids.insert(query.result.ids.end(), ids.begin(), ids.end());
+      for (auto& member : members) query.members.push_back(std::move(member));
       if (query.waiting.empty()) completed = take_query_locked(it, true);
     }
     if (completed) completed();
@@ -745,7 +790,12 @@ class Cluster final : private detail::ClusterLink {
     Query query = std::move(it->second);
     queries_.erase(it);
     query.result.complete = complete && query.waiting.empty();
-    std::sort(query.result.ids.begin(), query.result.ids.end());
+    std::sort(query.members.begin(), query.members.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [id, info] : query.members) {
+      query.result.ids.push_back(id);
+      query.result.info.push_back(std::move(info));
+    }
     return [done = std::move(query.done), result = std::move(query.result)]() mutable {
       done(std::move(result));
     };
@@ -838,6 +888,7 @@ class Cluster final : private detail::ClusterLink {
   std::mutex handler_mutex_;
   std::shared_ptr<gap_handler> gap_handler_;
   std::shared_ptr<state_handler> state_handler_;
+  std::shared_ptr<std::function<std::string(ConnectionId)>> presence_info_;
 
   // Guards stopping_ and timer_generation_ (bumped by each new query);
   // timer_wake_ wakes the Cluster's thread.

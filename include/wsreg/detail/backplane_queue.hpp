@@ -25,7 +25,9 @@ struct BackplaneOp {
 /// in messages and bytes (a caller never waits: a full queue drops and the
 /// caller is told), and subscribes and unsubscribes, never dropped and not
 /// counted against the bound (there is one per topic change, not per
-/// message).
+/// message). A publish larger than the byte bound on its own is always
+/// dropped; a byte bound of 0 drops every publish (a message bound of 0 is
+/// taken as 1).
 ///
 /// Thread safety: Shared objects: Safe.
 class BackplaneQueue {

@@ -75,17 +75,21 @@ demo:
 
 # The actor-versus-mutex benchmarks (docs/benchmarks.md): in-process
 # (Google Benchmark) and end-to-end (server and load client as separate
-# processes on loopback), writing benchmarks/results/ and docs/img/.
-# About 30 minutes; run it on an otherwise idle machine.
+# processes on loopback), then the cluster benchmark (three nodes over
+# Redis and NATS against one node, brokers of its own on free ports),
+# writing benchmarks/results/ and docs/img/.
+# About 45 minutes; run it on an otherwise idle machine.
 bench: build
 	bash scripts/bench-inproc.sh $(BUILD)
 	bash scripts/bench-e2e.sh $(BUILD)
+	bash scripts/bench-cluster.sh $(BUILD)
 
 # Every benchmark for a few seconds at small sizes, into a temporary
 # directory (committed results untouched), so the benchmarks never rot.
 bench-smoke: build
 	SMOKE=1 bash scripts/bench-inproc.sh $(BUILD)
 	SMOKE=1 bash scripts/bench-e2e.sh $(BUILD)
+	SMOKE=1 bash scripts/bench-cluster.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-tsan $(BUILD)-asan $(BUILD)-release $(DEMO_BUILD)

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "protocol.hpp"
+#include "roster.hpp"
 #include "wsreg/connection_registry.hpp"
 #include "wsreg/payload.hpp"
 #include "wsreg/presence.hpp"
@@ -83,6 +84,11 @@ class ChatRooms {
   ChatRooms(const ChatRooms&) = delete;
   ChatRooms& operator=(const ChatRooms&) = delete;
 
+  /// On several servers (cluster_roster.hpp): member lists come from
+  /// `roster`, which spans them, instead of this server's registry alone.
+  /// Call before the server starts; `roster` must outlive this object's use.
+  void set_roster(Roster* roster) { roster_ = roster; }
+
   /// Handles one inbound frame from connection `id`: a valid request acts,
   /// anything else gets an error frame back and changes nothing. Thread-safe;
   /// call it from the server's message handler.
@@ -135,6 +141,10 @@ class ChatRooms {
     // (and so run their presence events) first, so that a join followed by
     // "members" lists the joiner.
     registry_.flush();
+    if (roster_ != nullptr) {  // on several servers: ask them all
+      registry_.send(id, members_frame(list.room, roster_->members(list.room)));
+      return;
+    }
     for (;;) {
       const std::uint64_t before = stamp_of(list.room);
       std::vector<std::string> nicks = nicks_in(list.room);  // may wait for the actor: no lock
@@ -160,6 +170,15 @@ class ChatRooms {
   // queue, which never blocks).
   void on_presence(const wsreg::PresenceEvent<ChatUser>& event) {
     const std::string room(event.topic);
+    if (roster_ != nullptr) {
+      // On several servers: the notice goes to the room on every server
+      // (publish is cluster-wide; even when this server has no member left,
+      // the others may); the roster sends the lists.
+      registry_.publish(room, event.joined ? joined_frame(room, event.data.nick)
+                                           : left_frame(room, event.data.nick));
+      roster_->changed(room, event.subscribers == 0);
+      return;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     if (event.subscribers == 0) {  // the last one left: the room (and its topic) is gone
       stamps_.erase(room);
@@ -206,6 +225,7 @@ class ChatRooms {
   }
 
   Registry& registry_;
+  Roster* roster_ = nullptr;  // set before the server starts, then only read
   // This mutex synchronizes all access to stamps_ and clock_, and orders
   // the member lists sent to clients (see on_presence).
   std::mutex mutex_;

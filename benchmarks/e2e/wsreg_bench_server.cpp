@@ -7,6 +7,7 @@
 //          [--policy actor|mutex] [--rate 10] [--max-buffered-bytes 1048576]
 //          [--frame-once on|off] [--start-after-connections 0] [--publish]
 //          [--compression none|once|per-connection|websocketpp] [--tick-bytes 0]
+//          [--redis redis://HOST:PORT | --nats nats://HOST:PORT] [--node-id 0]
 // --publish: every connection subscribes to one topic when it opens, and
 // each tick is published to that topic instead of broadcast (the same
 // recipients, through the topic path).
@@ -38,8 +39,9 @@
 // "cluster: broadcasts_out B ... gaps G, messages_missed M, ...".
 // Threads are named for per-thread CPU time (/proc/PID/task/TID/comm):
 // actor (ActorPolicy's), backplane (what the Cluster started: the
-// backplane's I/O thread and, last, the Cluster's timer, named cluster),
-// io (websocketpp's), ticker.
+// backplane's own thread and, last, the Cluster's timer, named cluster),
+// nats-lib (threads libnats starts with its connection, its delivery
+// thread among them), io (websocketpp's), ticker.
 #include <dirent.h>
 #include <pthread.h>
 
@@ -52,6 +54,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -160,6 +163,15 @@ int with_cluster(Registry& registry, const BenchArguments& bench, ThreadNamer& n
   const auto joined = [&](auto& backplane) {
     wsreg::Cluster cluster(registry, backplane);
     namer.name_new("backplane", "cluster");  // the Cluster's timer starts last
+    // Listen once connected (at most 5 s): the first connections' nodes
+    // are then known. A client library's own threads (libnats: delivery,
+    // flusher, reader) start with the connection: named "<backplane>-lib".
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!cluster.connected() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a flag, bounded
+    }
+    const std::string lib = std::string(backplane.name()) + "-lib";
+    namer.name_new(lib.c_str());
     ClusterView view{[&cluster] { return cluster.connection_count(); },
                      [&cluster] { return cluster.connected(); },
                      [&cluster] { return cluster.stats(); }, std::string(backplane.name())};

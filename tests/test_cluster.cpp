@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "child_process.hpp"
@@ -430,4 +431,51 @@ TEMPLATE_LIST_TEST_CASE("a node killed with SIGKILL leaves the cluster's connect
   const wsreg::ClusterPresence presence = observer.cluster().presence("lobby");
   CHECK(presence.complete);
   CHECK(presence.ids.size() == 6);
+}
+
+TEMPLATE_LIST_TEST_CASE("three node processes: broadcast, publish, send to an id and except across "
+                        "them deliver exactly the expected messages, each once",
+                        "[cluster]", wsreg_test::cluster_setups) {
+  // Only the backplane matters here (the node processes run MutexPolicy).
+  if (!std::is_same_v<typename TestType::Policy, wsreg::MutexPolicy>) return;
+  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
+  REQUIRE(broker.ready());
+  const char* flag = wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker ==
+                             BrokerProcess::Kind::redis
+                         ? "--redis"
+                         : "--nats";
+  std::vector<std::unique_ptr<wsreg_test::ChildProcess>> nodes;
+  std::string output[3];  // what each node printed so far (one read may hold several lines)
+  const auto printed = [&](std::size_t n, const std::string& what) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (output[n].find(what) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      output[n] += nodes[n]->read_line(1s);
+    }
+    return output[n].find(what) != std::string::npos;
+  };
+  for (int n = 1; n <= 3; ++n) {
+    nodes.push_back(std::make_unique<wsreg_test::ChildProcess>(std::vector<std::string>{
+        WSREG_CLUSTER_NODE, "--node", std::to_string(n), flag, broker.url(), "--script"}));
+    REQUIRE(nodes.back()->started());
+  }
+  for (std::size_t n = 0; n < 3; ++n) REQUIRE(printed(n, "subscribed"));
+  for (auto& node : nodes) ::kill(node->pid(), SIGUSR1);
+  // Node n: connections 1 and 2 in "t"; the next node of n is n % 3 + 1.
+  const std::vector<std::string> expected[3] = {
+      // node 1: b3 excepts its connection 1, p2 its connection 2, s3 reaches its connection 3
+      {"got 1 b1,b2,p1,p2,p3", "got 2 b1,b2,b3,p1,p3", "got 3 b1,b2,b3,s3", "unknown 1", "done"},
+      {"got 1 b2,b3,p1,p2,p3", "got 2 b1,b2,b3,p1,p2", "got 3 b1,b2,b3,s1", "unknown 1", "done"},
+      {"got 1 b1,b3,p1,p2,p3", "got 2 b1,b2,b3,p2,p3", "got 3 b1,b2,b3,s2", "unknown 1", "done"},
+  };
+  for (std::size_t n = 0; n < 3; ++n) {
+    REQUIRE(printed(n, "done\n"));
+    std::vector<std::string> lines;
+    const std::string& text = output[n];
+    for (std::size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) {
+      const std::string line = text.substr(at, end - at);
+      if (line.rfind("ready", 0) != 0 && line.rfind("subscribed", 0) != 0) lines.push_back(line);
+    }
+    INFO("node " << n + 1);
+    CHECK(lines == expected[n]);
+  }
 }

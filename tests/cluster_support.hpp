@@ -128,6 +128,33 @@ bool wait_for_mesh(const std::vector<Node*>& nodes,
       timeout);
 }
 
+/// A broker of the setup's kind and three nodes on it (node ids 1, 2, 3),
+/// each with `connections` connections; with a `topic`, each node's first
+/// connection subscribes to it. ready() waits for the mesh.
+template <class Setup>
+struct ThreeNodes {
+  using Node = TestNode<Setup>;
+
+  explicit ThreeNodes(std::size_t connections, const std::string& topic = std::string())
+      : broker(BackplaneTraits<typename Setup::Backplane>::broker),
+        a(1, broker.url()),
+        b(2, broker.url()),
+        c(3, broker.url()),
+        all{&a, &b, &c} {
+    for (Node* node : all) {
+      for (std::size_t i = 0; i < connections; ++i) node->add();
+      if (!topic.empty()) node->registry().subscribe(node->id(0), topic);
+    }
+  }
+
+  /// True once the broker runs and every node is connected and knows the others.
+  bool ready() { return broker.ready() && wait_for_mesh(all); }
+
+  BrokerProcess broker;
+  Node a, b, c;
+  std::vector<Node*> all;
+};
+
 /// Publishes probes to `topic` from `from` until connection `i` of `to` has
 /// one: the topic's channel subscription of `to` is then in place at the
 /// broker (a broker confirms a subscription asynchronously).

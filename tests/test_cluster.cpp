@@ -92,14 +92,12 @@ TEMPLATE_LIST_TEST_CASE("broadcast on any node reaches every connection of every
                         "except the one excepted whatever its node",
                         "[cluster]", wsreg_test::cluster_setups) {
   using Node = TestNode<TestType>;
-  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
-  REQUIRE(broker.ready());
-  Node a(1, broker.url()), b(2, broker.url()), c(3, broker.url());
-  std::vector<Node*> nodes{&a, &b, &c};
-  for (Node* node : nodes) {
-    for (int i = 0; i < 3; ++i) node->add();
-  }
-  REQUIRE(wsreg_test::wait_for_mesh(nodes));
+  wsreg_test::ThreeNodes<TestType> mesh(3);
+  REQUIRE(mesh.ready());
+  Node& a = mesh.a;
+  Node& b = mesh.b;
+  Node& c = mesh.c;
+  std::vector<Node*>& nodes = mesh.all;
 
   a.registry().broadcast(wsreg::Payload::text("one"));
   b.registry().broadcast(wsreg::Payload::text("two"), c.id(1));  // except a connection of node 3
@@ -137,14 +135,12 @@ TEMPLATE_LIST_TEST_CASE("publish reaches a topic's subscribers on every node onc
                         "without subscribers is not subscribed to the topic's channel",
                         "[cluster]", wsreg_test::cluster_setups) {
   using Node = TestNode<TestType>;
-  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
-  REQUIRE(broker.ready());
-  Node a(1, broker.url()), b(2, broker.url()), c(3, broker.url());
-  std::vector<Node*> nodes{&a, &b, &c};
-  for (Node* node : nodes) {
-    for (int i = 0; i < 2; ++i) node->add();
-  }
-  REQUIRE(wsreg_test::wait_for_mesh(nodes));
+  wsreg_test::ThreeNodes<TestType> mesh(2);
+  REQUIRE(mesh.ready());
+  Node& a = mesh.a;
+  Node& b = mesh.b;
+  Node& c = mesh.c;
+  std::vector<Node*>& nodes = mesh.all;
   a.registry().subscribe(a.id(0), "room");
   b.registry().subscribe(b.id(1), "room");
   // Node c has no subscriber of "room".
@@ -181,12 +177,11 @@ TEMPLATE_LIST_TEST_CASE("send to an id of another node reaches it, and an unknow
                         "the node that owns it",
                         "[cluster]", wsreg_test::cluster_setups) {
   using Node = TestNode<TestType>;
-  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
-  REQUIRE(broker.ready());
-  Node a(1, broker.url()), b(2, broker.url()), c(3, broker.url());
-  std::vector<Node*> nodes{&a, &b, &c};
-  for (Node* node : nodes) node->add();
-  REQUIRE(wsreg_test::wait_for_mesh(nodes));
+  wsreg_test::ThreeNodes<TestType> mesh(1);
+  REQUIRE(mesh.ready());
+  Node& a = mesh.a;
+  Node& b = mesh.b;
+  Node& c = mesh.c;
 
   a.registry().send(b.id(0), wsreg::Payload::text("a to b"));
   c.registry().send(b.id(0), wsreg::Payload::text("c to b"));
@@ -207,15 +202,12 @@ TEMPLATE_LIST_TEST_CASE("publishes from one thread to one topic arrive in order 
                         "subscriber of every node",
                         "[cluster]", wsreg_test::cluster_setups) {
   using Node = TestNode<TestType>;
-  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
-  REQUIRE(broker.ready());
-  Node a(1, broker.url()), b(2, broker.url()), c(3, broker.url());
-  std::vector<Node*> nodes{&a, &b, &c};
-  for (Node* node : nodes) {
-    node->add();
-    node->registry().subscribe(node->id(0), "ticks");
-  }
-  REQUIRE(wsreg_test::wait_for_mesh(nodes));
+  wsreg_test::ThreeNodes<TestType> mesh(1, "ticks");
+  REQUIRE(mesh.ready());
+  Node& a = mesh.a;
+  Node& b = mesh.b;
+  Node& c = mesh.c;
+  std::vector<Node*>& nodes = mesh.all;
   REQUIRE(wsreg_test::wait_for_route(a, "ticks", b, 0));
   REQUIRE(wsreg_test::wait_for_route(a, "ticks", c, 0));
   constexpr int count = 2000;
@@ -280,19 +272,16 @@ TEMPLATE_LIST_TEST_CASE("after the broker is killed and restarted on the same po
                         "and seen as a gap",
                         "[cluster]", wsreg_test::cluster_setups) {
   using Node = TestNode<TestType>;
-  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
-  REQUIRE(broker.ready());
-  Node a(1, broker.url()), b(2, broker.url()), c(3, broker.url());
-  std::vector<Node*> nodes{&a, &b, &c};
-  for (Node* node : nodes) {
-    node->add();
-    node->registry().subscribe(node->id(0), "feed");
-  }
+  wsreg_test::ThreeNodes<TestType> mesh(1, "feed");
+  REQUIRE(mesh.ready());
+  Node& a = mesh.a;
+  Node& b = mesh.b;
+  Node& c = mesh.c;
+  BrokerProcess& broker = mesh.broker;
   std::atomic<std::uint64_t> gaps_seen{0};
   b.cluster().set_gap_handler([&](const wsreg::GapEvent& gap) {
     if (!gap.broadcast && gap.topic == "feed" && gap.node_id == 1) gaps_seen += gap.missed;
   });
-  REQUIRE(wsreg_test::wait_for_mesh(nodes));
   REQUIRE(wsreg_test::wait_for_route(a, "feed", b, 0));
   REQUIRE(wsreg_test::wait_for_route(a, "feed", c, 0));
   a.registry().publish("feed", wsreg::Payload::text("before"));

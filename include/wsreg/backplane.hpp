@@ -84,6 +84,22 @@ struct ReconnectOptions {
   std::chrono::milliseconds reconnect_max{1000};
 };
 
+/// What the shipped backplanes bound and how they reconnect: the fields
+/// RedisOptions and NatsOptions share (each adds its URL and the broker's
+/// own settings).
+///
+/// Thread safety: a plain value, copied by a backplane's constructor.
+struct BackplaneOptions {
+  /// Publishes the outgoing queue holds before publish() drops (a stalled
+  /// broker costs at most this much memory, and never blocks a caller).
+  /// Default 65,536 messages.
+  std::size_t max_queued_messages = 65536;
+  /// The same bound in bytes (channel plus message). Default 64 MiB.
+  std::size_t max_queued_bytes = 64u << 20;
+  /// How the backplane reconnects after a loss (capped exponential back-off, forever).
+  ReconnectOptions reconnect;
+};
+
 /// The wait before reconnect attempt `attempt` (0 for the first after a
 /// loss), as ReconnectOptions describes, before the random shortening. A
 /// reconnect_initial below 1 ms is taken as 1 ms (a zero wait would spin).

@@ -140,7 +140,9 @@ struct GapEvent {
 ///     wsreg::RegistryOptions options;
 ///     options.node_id = 2;  // unique per node
 ///     wsreg::ConnectionRegistry<wsreg::ActorPolicy> registry(options);
-///     wsreg::RedisBackplane redis(wsreg::RedisOptions{"redis://127.0.0.1:6379"});
+///     wsreg::RedisOptions redis_options;
+///     redis_options.url = "redis://127.0.0.1:6379";
+///     wsreg::RedisBackplane redis(redis_options);
 ///     wsreg::Cluster cluster(registry, redis);
 ///     wsreg::wspp::Server server(registry, handlers, server_options);
 ///

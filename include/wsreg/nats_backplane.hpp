@@ -25,21 +25,14 @@
 
 namespace wsreg {
 
-/// The tunables of a NatsBackplane. Every field has a default.
+/// The tunables of a NatsBackplane: the queue bounds and reconnection of
+/// BackplaneOptions, and the NATS client's own. Every field has a default.
 ///
 /// Thread safety: a plain value, copied by the constructor.
-struct NatsOptions {
+struct NatsOptions : BackplaneOptions {
   /// The NATS server: "nats://host:port", or several separated by commas
   /// (the client tries each); no TLS. Default "nats://127.0.0.1:4222".
   std::string url = "nats://127.0.0.1:4222";
-  /// Publishes the outgoing queue holds before publish() drops (a stalled
-  /// server costs at most this much memory, and never blocks a caller).
-  /// Default 65,536 messages.
-  std::size_t max_queued_messages = 65536;
-  /// The same bound in bytes (channel plus message). Default 64 MiB.
-  std::size_t max_queued_bytes = 64u << 20;
-  /// How the backplane reconnects after a loss (capped exponential back-off, forever).
-  ReconnectOptions reconnect;
   /// How often the client sends PING to the server (stall detection). Default 1 s.
   std::chrono::milliseconds ping_interval{1000};
   /// PINGs left unanswered before the connection counts as stalled and is

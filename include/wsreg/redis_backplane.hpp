@@ -31,28 +31,21 @@
 
 namespace wsreg {
 
-/// The tunables of a RedisBackplane. Every field has a default.
+/// The tunables of a RedisBackplane: the queue bounds and reconnection of
+/// BackplaneOptions, and Redis's own. Every field has a default.
 ///
 /// Thread safety: a plain value, copied by the constructor.
-struct RedisOptions {
+struct RedisOptions : BackplaneOptions {
   /// The Redis server: "redis://host:port" (port 6379 if left out) or
   /// "host:port". No password, TLS or database number: pub/sub ignores the
   /// database, and the test and benchmark servers are on loopback.
   std::string url = "redis://127.0.0.1:6379";
-  /// Publishes the outgoing queue holds before publish() drops (a stalled
-  /// Redis costs at most this much memory, and never blocks a caller).
-  /// Default 65,536 messages.
-  std::size_t max_queued_messages = 65536;
-  /// The same bound in bytes (channel plus message). Default 64 MiB.
-  std::size_t max_queued_bytes = 64u << 20;
   /// PUBLISH commands written to Redis and not yet answered (the pipeline
   /// depth): more are left in the queue. Default 1,024.
   std::size_t max_in_flight = 1024;
   /// Channels per SUBSCRIBE command when many are (re)subscribed at once.
   /// Default 1,000.
   std::size_t subscribe_batch = 1000;
-  /// How the backplane reconnects after a loss (capped exponential back-off, forever).
-  ReconnectOptions reconnect;
   /// How often the publishing connection sends PING. Default 1 s.
   std::chrono::milliseconds ping_interval{1000};
   /// A PING unanswered this long, or a connect not done this long, means

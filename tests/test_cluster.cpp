@@ -468,3 +468,51 @@ TEMPLATE_LIST_TEST_CASE("three node processes: broadcast, publish, send to an id
     CHECK(lines == expected[n]);
   }
 }
+
+TEMPLATE_LIST_TEST_CASE("garbage on the cluster's channels is counted as malformed and harms "
+                        "nothing: the nodes go on delivering",
+                        "[cluster]", wsreg_test::cluster_setups) {
+  using Node = TestNode<TestType>;
+  wsreg_test::ThreeNodes<TestType> mesh(1, "room");
+  REQUIRE(mesh.ready());
+  Node& a = mesh.a;
+  Node& b = mesh.b;
+  REQUIRE(wsreg_test::wait_for_route(a, "room", b, 0));
+  // An attacker with access to the broker publishes on every channel.
+  auto attacker = wsreg_test::BackplaneTraits<typename TestType::Backplane>::make(mesh.broker.url());
+  attacker->start(wsreg::BackplaneHandlers{});
+  REQUIRE(wait_until([&] { return attacker->connected(); }, 10s));
+  const std::vector<std::string> garbage = {
+      "", "\n", "b", "b\n", "b 1 2 3 4 1", "b x 1 1 0 1\npayload", "b 2 1 1 0 9\nbad opcode",
+      "b 99999 1 1 0 1\nnode id too large", "p 2 1 1 0 1 999999\nroom", "p 2 1 1 0 1 -1\nroom",
+      "s 2 1\n", "s 2 281474976710657 1\nnot an id of node 1's? it is: node 1, n 1",
+      "h 2 1 18446744073709551615\n", "x 2\n", "q 2\n", "r 2 1\n1 5 ab", "r 2 1\n1 2 ab 7",
+      "r 2 1\n1 x ab ", "z 1 2 3\n", std::string(1 << 20, 'b'), std::string("b 2 1 1 0 1\n\0\0", 15)};
+  const std::vector<std::string> channels = {"wsreg.b", "wsreg.c", "wsreg.n.1", "wsreg.n.2",
+                                             "wsreg.t.room"};
+  for (int round = 0; round < 20; ++round) {
+    for (const std::string& channel : channels) {
+      for (const std::string& message : garbage) attacker->publish(channel, message);
+    }
+  }
+  // Random bytes too.
+  std::uint64_t seed = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    std::string message(static_cast<std::size_t>(seed % 200), '\0');
+    for (char& ch : message) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      ch = static_cast<char>(seed >> 56);
+    }
+    attacker->publish(channels[static_cast<std::size_t>(i) % channels.size()], message);
+  }
+  REQUIRE(wait_until([&] { return a.cluster().stats().malformed > 100 && b.cluster().stats().malformed > 100; },
+                     20s));
+  // The nodes still deliver, each message once.
+  a.registry().publish("room", wsreg::Payload::text("after the garbage"));
+  REQUIRE(wait_until([&] { return b.count_of(0, "after the garbage") == 1; }, 10s));
+  a.registry().broadcast(wsreg::Payload::text("broadcast after"));
+  REQUIRE(wait_until([&] { return b.count_of(0, "broadcast after") == 1; }, 10s));
+  CHECK(a.cluster().connected());
+  CHECK(b.cluster().connected());
+  attacker->stop();
+}

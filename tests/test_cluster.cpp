@@ -516,3 +516,26 @@ TEMPLATE_LIST_TEST_CASE("garbage on the cluster's channels is counted as malform
   CHECK(b.cluster().connected());
   attacker->stop();
 }
+
+TEMPLATE_LIST_TEST_CASE("a publisher that forgets its topics' numbering (max_topic_sequences) "
+                        "starts again at 1, which is no gap",
+                        "[cluster]", wsreg_test::cluster_setups) {
+  using Node = TestNode<TestType>;
+  BrokerProcess broker(wsreg_test::BackplaneTraits<typename TestType::Backplane>::broker);
+  REQUIRE(broker.ready());
+  wsreg::ClusterOptions small = wsreg_test::quick_cluster_options();
+  small.max_topic_sequences = 4;
+  Node a(1, broker.url(), small), b(2, broker.url());
+  std::vector<Node*> nodes{&a, &b};
+  b.add();
+  b.registry().subscribe(b.id(0), "kept");
+  REQUIRE(wsreg_test::wait_for_mesh(nodes));
+  REQUIRE(wsreg_test::wait_for_route(a, "kept", b, 0));
+  for (int round = 0; round < 5; ++round) {
+    a.registry().publish("kept", wsreg::Payload::text("k" + std::to_string(round)));
+    // Five other topics: more than a numbers at once, so it forgets "kept".
+    for (int t = 0; t < 5; ++t) a.registry().publish("other" + std::to_string(t), wsreg::Payload::text("x"));
+  }
+  REQUIRE(wait_until([&] { return b.texts(0).size() == 5; }, 10s));
+  CHECK(b.cluster().stats().gaps == 0);
+}

@@ -51,6 +51,12 @@ struct ClusterOptions {
   /// still missing some then completes with ClusterPresence::complete false.
   /// Default 500 ms.
   std::chrono::milliseconds presence_timeout{500};
+  /// The topics whose publishes this node numbers (for gap detection) at
+  /// once: publishing to one more forgets them all, and each one's
+  /// numbering starts again at 1, which the other nodes take as a restart
+  /// rather than a gap. Bounds the memory of an application that publishes
+  /// to many short-lived topics (one per user, say). Default 65,536 topics.
+  std::size_t max_topic_sequences = 65536;
 };
 
 /// A Cluster's counters (and its backplane's), as Cluster::stats() returns
@@ -434,6 +440,9 @@ class Cluster final : private detail::ClusterLink {
     message += "p ";
     detail::append_field(message, node_id_);
     detail::append_field(message, instance_);
+    if (topic_seq_.size() >= options_.max_topic_sequences && topic_seq_.count(std::string(topic)) == 0) {
+      topic_seq_.clear();  // bounded memory: every topic's numbering starts again at 1
+    }
     detail::append_field(message, ++topic_seq_[std::string(topic)]);
     detail::append_field(message, except);
     detail::append_field(message, static_cast<unsigned>(payload.opcode()));
@@ -740,10 +749,11 @@ class Cluster final : private detail::ClusterLink {
         first_missing = seen.seq + 1;
         missed = seq - seen.seq - 1;
       }
-      if (inserted || seen.instance != instance || seq > seen.seq) {
-        seen.instance = instance;
-        seen.seq = seq;
-      }
+      // A number not above the last one is the publisher's numbering of
+      // this topic starting again (it forgot the topic: max_topic_sequences),
+      // or a duplicate: taken as the new last, never as a gap.
+      seen.instance = instance;
+      seen.seq = seq;
     }
     if (missed == 0) return;
     gaps_.fetch_add(1, std::memory_order_relaxed);

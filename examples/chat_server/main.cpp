@@ -22,14 +22,16 @@
 
 #include "admit.hpp"
 #include "chat.hpp"
-#include "cluster_roster.hpp"
 #include "common/example_options.hpp"
 #include "common/make_server.hpp"
 #include "common/wait_for_signal.hpp"
 #include "page.hpp"
 #include "protocol.hpp"
+#if WSREG_CHAT_CLUSTER
+#include "cluster_roster.hpp"
 #include "wsreg/nats_backplane.hpp"
 #include "wsreg/redis_backplane.hpp"
+#endif
 
 namespace {
 
@@ -46,6 +48,7 @@ struct ClusterArguments {
 /// the server and the rooms it made), before the registry.
 template <class Registry, class Run>
 int with_cluster(Registry& registry, const ClusterArguments& cluster_args, Run run) {
+#if WSREG_CHAT_CLUSTER
   const auto joined = [&](auto& backplane) {
     wsreg::Cluster cluster(registry, backplane);
     chat::ClusterRoster roster(registry, cluster);
@@ -65,6 +68,13 @@ int with_cluster(Registry& registry, const ClusterArguments& cluster_args, Run r
     wsreg::NatsBackplane backplane(options);
     return joined(backplane);
   }
+#else
+  static_cast<void>(registry);
+  if (!cluster_args.redis.empty() || !cluster_args.nats.empty()) {
+    std::fprintf(stderr, "chat_server: built without hiredis and libnats: no --redis or --nats\n");
+    return 2;
+  }
+#endif
   return run(static_cast<chat::Roster*>(nullptr));
 }
 

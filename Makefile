@@ -52,6 +52,7 @@ check-asan: deps
 	cmake -S . -B $(BUILD)-asan $(SAN_CMAKE) -DWSREG_SANITIZE=address,undefined
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS="detect_leaks=1 halt_on_error=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/tests/sanitizers/lsan.supp print_suppressions=0" \
 	  ctest --output-on-failure -LE stress
 
 # RFC 6455 conformance: the Autobahn|Testsuite (cases 1.* to 10.*) against

@@ -72,9 +72,12 @@ struct ClusterStats {
   std::uint64_t broadcasts_in = 0;
   std::uint64_t publishes_in = 0;
   std::uint64_t sends_in = 0;
-  /// Publications (broadcasts, publishes, sends) the backplane did not take:
-  /// its queue was full (dropped) or it was disconnected (lost). The other
-  /// nodes see them as gaps (set_gap_handler).
+  /// Publications (broadcasts, publishes, sends) the backplane did not take
+  /// when they were made: its queue was full (dropped) or it was
+  /// disconnected (lost). Those it took and lost afterwards (in its queue or
+  /// in flight when the connection dropped) are in
+  /// backplane.publish_lost, which counts every loss. The other nodes see
+  /// them all as gaps (set_gap_handler).
   std::uint64_t publications_dropped = 0;
   std::uint64_t publications_lost = 0;
   /// Gaps in the sequence numbers of another node's broadcasts or of its

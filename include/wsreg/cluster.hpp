@@ -591,8 +591,8 @@ class Cluster final : private detail::ClusterLink {
     if (!in.ok() || !opcode_of(in.number<unsigned>(), opcode) || !in.ok()) return false;
     if (origin == node_id_ && instance == instance_) return true;  // our own, delivered already
     check_sequence(origin, instance, seq, std::string_view(), true);
+    broadcasts_in_.fetch_add(1, std::memory_order_relaxed);  // before: a delivery seen is counted
     registry_.local_broadcast(Payload(opcode, std::string(in.body())), except);
-    broadcasts_in_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
 
@@ -607,9 +607,9 @@ class Cluster final : private detail::ClusterLink {
     if (origin == node_id_ && instance == instance_) return true;
     const std::string_view topic = in.body().substr(0, topic_size);
     check_sequence(origin, instance, seq, topic, false);
+    publishes_in_.fetch_add(1, std::memory_order_relaxed);
     registry_.local_publish(std::string(topic), Payload(opcode, std::string(in.body().substr(topic_size))),
                             except);
-    publishes_in_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
 
@@ -618,8 +618,8 @@ class Cluster final : private detail::ClusterLink {
     Opcode opcode{};
     if (!in.ok() || !opcode_of(in.number<unsigned>(), opcode)) return false;
     if (node_of(id) != node_id_) return false;  // not one of ours: never routed on
-    registry_.send(id, Payload(opcode, std::string(in.body())));  // unknown: counted there
     sends_in_.fetch_add(1, std::memory_order_relaxed);
+    registry_.send(id, Payload(opcode, std::string(in.body())));  // unknown: counted there
     return true;
   }
 

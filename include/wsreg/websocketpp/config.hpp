@@ -19,6 +19,7 @@
 #include <websocketpp/config/asio_no_tls.hpp>
 
 #include "wsreg/sender.hpp"
+#include "wsreg/websocketpp/detail/strand_transport.hpp"
 
 namespace wsreg::wspp {
 
@@ -52,7 +53,7 @@ struct SendQueue {
   using MessagePtr = ::websocketpp::config::asio::message_type::ptr;
 
   // This mutex synchronizes all access to messages, queued_bytes,
-  // handed_total, closed and dropped_since_notice, and is held while
+  // handed_total, closed, dropped_since_notice and lane_pending, and is held while
   // messages are handed to websocketpp's connection::send (which only takes
   // websocketpp's locks and posts the write), so handoffs keep FIFO order.
   std::mutex mutex;
@@ -68,6 +69,9 @@ struct SendQueue {
   /// A message was dropped since the application was last told
   /// (Server::set_drop_handler).
   bool dropped_since_notice = false;
+  /// Handoffs of this connection waiting in the Server's write lanes
+  /// (detail::WriteLanes); while not 0, later handoffs queue behind them.
+  std::uint32_t lane_pending = 0;
 
   /// Charged bytes known written: the handed_total a sentinel recorded,
   /// stored by its deleter once websocketpp released it after its write.
@@ -149,7 +153,8 @@ struct ConnectionState {
 
 /// websocketpp 0.8.2 server config: plain TCP on standalone Asio, thread-safe
 /// (websocketpp's `config::asio`), with ConnectionState in every
-/// connection and a smaller read buffer (below). Everything else keeps
+/// connection, writes dispatched in one hop (transport_type) and a smaller
+/// read buffer (below). Everything else keeps
 /// websocketpp's defaults; the Server sets its timeouts and message size
 /// limit at run time from ServerOptions.
 ///
@@ -158,6 +163,11 @@ struct Config : ::websocketpp::config::asio {
   using type = Config;
   using base = ::websocketpp::config::asio;
   using connection_base = ConnectionState;
+  /// websocketpp's Asio transport, with writes dispatched through each
+  /// connection's strand in one hop (detail::StrandConnection): a send from
+  /// an io thread, and the next write after a completion, start at once
+  /// instead of waiting a pass of the io_context's queue.
+  using transport_type = detail::StrandEndpoint<base::transport_config>;
 
   /// Bytes websocketpp reads from the socket at most per read, in a buffer
   /// that is an array inside every connection object. websocketpp's default

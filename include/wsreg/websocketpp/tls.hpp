@@ -24,7 +24,8 @@ namespace wsreg::wspp {
 
 /// websocketpp 0.8.2 server config for wss://: websocketpp's `config::asio_tls`
 /// (TLS through asio::ssl::stream on OpenSSL, thread-safe) with what
-/// Config has: ConnectionState in every connection and a 512-byte read
+/// Config has: ConnectionState in every connection, writes dispatched in one
+/// hop (Config::transport_type) and a 512-byte read
 /// buffer (see Config::connection_read_buffer_size for the measurements).
 /// websocketpp's own TLS handshake timer (5 s, timeout_socket_post_init)
 /// stays; the Server's handshake_timeout, counted from the TCP accept,
@@ -35,6 +36,8 @@ struct TlsConfig : ::websocketpp::config::asio_tls {
   using type = TlsConfig;
   using base = ::websocketpp::config::asio_tls;
   using connection_base = ConnectionState;
+  /// As Config::transport_type: writes dispatched in one hop.
+  using transport_type = detail::StrandEndpoint<base::transport_config>;
   static const std::size_t connection_read_buffer_size = 512;
 };
 

@@ -44,6 +44,9 @@ struct ClientRecord {
   std::mutex mutex;
   std::string last_payload;
   int last_opcode = 0;
+  /// Every payload received, in order, when the pool keeps them
+  /// (BasicClientPool::keep_payloads); guarded by `mutex`.
+  std::vector<std::string> payloads;
 };
 
 /// N client connections to one server, all on one io thread owned by the
@@ -76,6 +79,7 @@ class BasicClientPool {
         std::lock_guard<std::mutex> lock(r.mutex);
         r.last_payload = m->get_payload();
         r.last_opcode = m->get_opcode();
+        if (keep_payloads_) r.payloads.push_back(m->get_payload());
       }
       r.messages.fetch_add(1);
       messages_.fetch_add(1);
@@ -97,6 +101,10 @@ class BasicClientPool {
     io_.stop();
     thread_.join();
   }
+
+  /// Makes every record keep all its payloads (ClientRecord::payloads).
+  /// Call before connect().
+  void keep_payloads() { keep_payloads_ = true; }
 
   /// Opens `n` connections to `uri`; returns at once. Call once per pool.
   void connect(const std::string& uri, std::size_t n) {
@@ -164,6 +172,7 @@ class BasicClientPool {
   std::atomic<std::size_t> opened_{0};
   std::atomic<std::size_t> ended_{0};
   std::atomic<std::size_t> messages_{0};
+  bool keep_payloads_ = false;  // set before the io thread reads it (connect)
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include "wsreg/websocketpp/handshake.hpp"
 #include "wsreg/websocketpp/server.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -520,3 +521,38 @@ TEMPLATE_LIST_TEST_CASE("10,000 rejected handshakes leave no file descriptor beh
   CHECK(rss_after - rss_before < 2048);
 #endif
 }
+
+#ifndef WSREG_SANITIZED
+TEMPLATE_LIST_TEST_CASE("an open connection does not keep its upgrade request: a 12 KB Cookie "
+                        "costs nothing once the WebSocket is open",
+                        "[websocketpp][integration][handshake][memory]", registry_policies) {
+  // websocketpp keeps the parsed request (a map of its headers) and the
+  // response's headers inside the connection; the Server releases both at
+  // the open. The sanitizers' allocators do not report to mallinfo2.
+  ConnectionRegistry<TestType> registry;
+  wsreg::wspp::Server<TestType> server(registry);
+  server.listen("127.0.0.1", 0);
+  const std::string request =
+      request_with("/", "Cookie: session=" + std::string(12000, 'c') + "\r\n");
+  const auto heap_bytes = [] { return static_cast<long long>(::mallinfo2().uordblks); };
+
+  constexpr std::size_t warm = 20;
+  constexpr std::size_t count = 200;
+  std::vector<RawClient> clients(warm + count);
+  for (std::size_t i = 0; i < warm; ++i) {  // the allocator's and the server's first growth
+    REQUIRE(handshake(clients[i], server.port(), request).switched());
+  }
+  REQUIRE(wait_until([&] { return registry.size() == warm; }));
+  const long long before = heap_bytes();
+  for (std::size_t i = warm; i < warm + count; ++i) {
+    REQUIRE(handshake(clients[i], server.port(), request).switched());
+  }
+  REQUIRE(wait_until([&] { return registry.size() == warm + count; }));
+  const long long per_connection = (heap_bytes() - before) / static_cast<long long>(count);
+  INFO(wsreg_test::policy_name<TestType>() << ": " << per_connection
+                                           << " bytes of heap per open connection");
+  // Kept, the request alone would be more than 12,000 bytes each, on top of
+  // the ~7 KB an open connection costs.
+  CHECK(per_connection < 12000);
+}
+#endif

@@ -5,7 +5,8 @@
 //
 // Usage: wsreg_bench_server [--address 127.0.0.1] [--port 0] [--threads 1]
 //          [--policy actor|mutex] [--rate 10] [--max-buffered-bytes 1048576]
-//          [--frame-once on|off] [--start-after-connections 0] [--publish]
+//          [--frame-once on|off] [--write-lanes on|off] [--start-after-connections 0]
+//          [--publish]
 //          [--compression none|once|per-connection|websocketpp] [--tick-bytes 0]
 //          [--redis redis://HOST:PORT | --nats nats://HOST:PORT] [--node-id 0]
 // --publish: every connection subscribes to one topic when it opens, and
@@ -85,6 +86,7 @@ struct BenchArguments {
   double rate_hz = 10;
   std::size_t max_buffered_bytes = 1024 * 1024;
   std::string frame_once = "on";
+  std::string write_lanes = "on";
   std::size_t start_after_connections = 0;
   bool publish = false;
   std::string compression = "none";
@@ -242,6 +244,7 @@ int run_server(wsreg::ConnectionRegistry<Policy>& registry, examples::StopSignal
   options.max_buffered_bytes = bench.max_buffered_bytes;
   options.overflow_policy = wsreg::wspp::OverflowPolicy::drop_newest;
   options.frame_once = bench.frame_once == "on";
+  options.write_lanes = bench.write_lanes == "on";
   if (bench.compression == "once") options.frame_once = true;
   if (bench.compression == "per-connection" || bench.compression == "websocketpp") {
     options.frame_once = false;
@@ -285,9 +288,10 @@ int serve(Server& server, wsreg::ConnectionRegistry<Policy>& registry,
 
   char extra[256];
   std::snprintf(extra, sizeof extra,
-                ", rate %g Hz, max-buffered-bytes %zu, frame-once %s%s, compression %s, "
-                "tick-bytes %zu%s%s, node %u",
+                ", rate %g Hz, max-buffered-bytes %zu, frame-once %s, write-lanes %s%s, "
+                "compression %s, tick-bytes %zu%s%s, node %u",
                 bench.rate_hz, bench.max_buffered_bytes, options.frame_once ? "on" : "off",
+                options.write_lanes ? "on" : "off",
                 bench.publish ? ", publish" : "", bench.compression.c_str(), bench.tick_bytes,
                 cluster != nullptr ? ", cluster over " : "",
                 cluster != nullptr ? cluster->backplane.c_str() : "",
@@ -373,6 +377,10 @@ int main(int argc, char** argv) {
                  "per-connection bound on queued bytes; a tick past it is dropped")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
       ->capture_default_str();
+  app.add_option("--write-lanes", bench.write_lanes,
+                 "on: the ticker's handoffs reach the io threads in one task per lane "
+                 "(ServerOptions::write_lanes); off: one post per connection")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--frame-once", bench.frame_once,
                  "on: frame each tick once for all connections; off: websocketpp frames a copy "
                  "per connection")

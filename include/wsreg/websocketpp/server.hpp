@@ -523,6 +523,12 @@ class Server {
     std::atomic<std::uint16_t> port_{0};
     const std::shared_ptr<detail::ServerCounters> counters_ =
         std::make_shared<detail::ServerCounters>();
+    // Handoffs from threads that do not run io_ (ServerOptions::write_lanes):
+    // one lane per io thread; null when off.
+    const std::shared_ptr<detail::WriteLanes<Connection>> lanes_ =
+        options_.write_lanes
+            ? std::make_shared<detail::WriteLanes<Connection>>(io_, std::max<std::size_t>(1, options_.threads))
+            : nullptr;
 
     MessageHandler on_message_;
     HandshakeHandler on_handshake_;
@@ -1097,7 +1103,9 @@ class Server {
         auto sender = std::make_shared<detail::ConnectionSender<Connection>>(
             con, options_.max_buffered_bytes, detail::write_window_bytes(options_),
             options_.overflow_policy, frame_once, counters_, deflate_window_bits,
-            detail::DeflateOnceOptions{options_.deflate_threshold_bytes, options_.deflate_level});
+            detail::DeflateOnceOptions{options_.deflate_threshold_bytes, options_.deflate_level},
+            lanes_);
+        release_handshake(*con);
         // Registered under mutex_, so by_id_ (dropped_messages()) and the
         // registry agree at every moment: add() never waits and calls
         // nothing back (a lifecycle operation under either policy). by_id_'s
@@ -1128,6 +1136,21 @@ class Server {
         return;
       }
       guard(*con, on_open_, id);
+    }
+
+    // Frees the parsed upgrade request and the response's headers, which
+    // nothing reads once the WebSocket is open (websocketpp 0.8.2 reads them
+    // after the open only to log a failed handshake, which this no longer
+    // is; the handshake handler saw them in on_validate): about 1 KiB per
+    // idle connection (docs/benchmarks.md, "Memory by component"). Moved
+    // out, they are left empty (their maps, strings and buffer pointer
+    // moved-from) and are freed here. The objects are not const
+    // (websocketpp's accessors only return them so).
+    static void release_handshake(Connection& con) noexcept {
+      using Request = typename Connection::request_type;
+      using Response = typename Connection::response_type;
+      const Request request(std::move(const_cast<Request&>(con.get_request())));
+      const Response response(std::move(const_cast<Response&>(con.get_response())));
     }
 
     // Close and fail both end here, so an entry is removed however the
@@ -1349,10 +1372,19 @@ class Server {
         return;
       }
       if (now != state::open) return;  // closing: its close timer or the shutdown deadline ends it
+      if ((requests & request_shutdown_close) && lanes_ && lanes_->pending(*con)) {
+        // Data for this connection still waits in a write lane, and the
+        // close frame must follow it: asked again (the close bit stays
+        // set), behind the lane's task, which was posted before.
+        con->requests.fetch_or(requests & (request_ping | request_drain), std::memory_order_acq_rel);
+        con->interrupt();
+        return;
+      }
       // The adapter's send queue first: refilled, handed over before a
       // shutdown close, or released before another close.
       if (const auto dropped =
-              detail::service_queue(con, requests, detail::write_window_bytes(options_))) {
+              detail::service_queue(con, requests, detail::write_window_bytes(options_),
+                                    lanes_.get())) {
         const ConnectionId id = con->wsreg_id.load(std::memory_order_acquire);
         if (id != no_connection && !retired_.load(std::memory_order_acquire)) {
           guard(*con, on_drop_, id, *dropped);

@@ -114,8 +114,9 @@ inline bool sendable_headers(const HttpResponse& response) noexcept {
 /// few thousand connections, a unit in its name, and 0 meaning "off" where
 /// said. Durations are std::chrono types; websocketpp takes milliseconds.
 struct ServerOptions {
-  /// Threads that run the io_context the Server owns (ignored when the
-  /// application passes its own io_context). Default 1; 0 is taken as 1.
+  /// Threads that run the io_context the Server owns. With an io_context of
+  /// the application's, it runs none, and this is only the number of write
+  /// lanes (write_lanes). Default 1; 0 is taken as 1.
   std::size_t threads = 1;
 
   /// HTTP path answered by GET with the Prometheus text of the registry and
@@ -183,6 +184,17 @@ struct ServerOptions {
   /// Connections speaking the pre-RFC hybi00 protocol are always framed per
   /// connection.
   bool frame_once = true;
+
+  /// Hand a message sent from a thread that does not run the io_context
+  /// (the actor thread, a ticker, any application thread) to websocketpp
+  /// through one of `threads` write lanes: one task per lane per batch on an
+  /// io thread starts each connection's write at once, instead of one
+  /// cross-thread post per recipient (detail::WriteLanes). Sends from an io
+  /// thread start their write directly either way. Default true; false
+  /// exists to measure the difference (docs/benchmarks.md). With an
+  /// io_context of the application's, set `threads` to the number of
+  /// threads running it to get one lane per thread.
+  bool write_lanes = true;
 
   // Compression (permessage-deflate, RFC 7692). These apply only to a
   // Server whose config negotiates the extension (DeflateConfig); with any

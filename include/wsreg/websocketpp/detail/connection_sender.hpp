@@ -23,6 +23,7 @@
 #include "wsreg/websocketpp/detail/deflate.hpp"
 #include "wsreg/websocketpp/detail/prepared_frame.hpp"
 #include "wsreg/websocketpp/detail/server_counters.hpp"
+#include "wsreg/websocketpp/detail/write_lanes.hpp"
 #include "wsreg/websocketpp/server_options.hpp"
 
 namespace wsreg::wspp::detail {
@@ -112,14 +113,6 @@ struct SentinelDeleter {
   }
 };
 
-/// Drops everything in `queue` and refuses what comes later. Call with
-/// queue.mutex held. Not thread-safe otherwise.
-inline void release_locked(SendQueue& queue) noexcept {
-  queue.closed = true;
-  queue.messages.reset();
-  queue.queued_bytes = 0;
-}
-
 /// Releases `connection`'s queue when it closes. Thread-safe.
 template <class ConnectionState>
 void release_queue(ConnectionState& connection) noexcept {
@@ -127,11 +120,26 @@ void release_queue(ConnectionState& connection) noexcept {
   release_locked(connection.send_queue);
 }
 
+/// Hands `message` to websocketpp's connection::send: through `lanes`
+/// (WriteLanes::hand_locked, `mark` being the queue's handed_total with the
+/// message counted) when there are lanes, directly otherwise. Returns
+/// websocketpp's error (none for a message left in a lane). Call with
+/// connection->send_queue.mutex held. Throws std::bad_alloc only.
+template <class ConnectionPtr>
+std::error_code hand_locked(const ConnectionPtr& connection,
+                            typename ConnectionPtr::element_type::message_ptr message,
+                            WriteLanes<typename ConnectionPtr::element_type>* lanes,
+                            std::uint64_t mark) {
+  if (lanes) return lanes->hand_locked(connection, std::move(message), mark);
+  return connection->send(message);
+}
+
 /// Queues a sentinel behind what was handed to websocketpp so far, unless
 /// one is pending already. Call with queue.mutex held. On refusal (the
 /// connection is closing) the queue is released.
 template <class ConnectionPtr>
-void ensure_sentinel_locked(const ConnectionPtr& connection, SendQueue& queue) {
+void ensure_sentinel_locked(const ConnectionPtr& connection, SendQueue& queue,
+                            WriteLanes<typename ConnectionPtr::element_type>* lanes) {
   using Connection = typename ConnectionPtr::element_type;
   using Message = typename Connection::message_type;
   if (queue.sentinel_pending.exchange(true, std::memory_order_acq_rel)) return;
@@ -139,7 +147,7 @@ void ensure_sentinel_locked(const ConnectionPtr& connection, SendQueue& queue) {
       new Message(typename Message::con_msg_man_ptr(), ::websocketpp::frame::opcode::binary, 0),
       SentinelDeleter<Connection>{connection, queue.handed_total});
   sentinel->set_prepared(true);  // empty header and payload: zero bytes on the wire
-  if (connection->send(sentinel)) {
+  if (hand_locked(connection, std::move(sentinel), lanes, queue.handed_total)) {
     queue.sentinel_pending.store(false, std::memory_order_release);
     release_locked(queue);
   }
@@ -157,7 +165,8 @@ void ensure_sentinel_locked(const ConnectionPtr& connection, SendQueue& queue) {
 /// Strand only.
 template <class ConnectionPtr>
 std::optional<std::uint64_t> service_queue(const ConnectionPtr& connection, std::uint8_t requests,
-                                           std::size_t window_bytes) {
+                                           std::size_t window_bytes,
+                                           WriteLanes<typename ConnectionPtr::element_type>* lanes) {
   constexpr std::uint8_t discard = request_slow_close | request_idle_close;
   SendQueue& queue = connection->send_queue;
   std::lock_guard<std::mutex> lock(queue.mutex);
@@ -175,8 +184,8 @@ std::optional<std::uint64_t> service_queue(const ConnectionPtr& connection, std:
       const std::uint64_t in_flight =
           queue.handed_total - queue.written_total.load(std::memory_order_acquire);
       if (!everything && in_flight != 0 && in_flight + charge > window_bytes) break;
-      if (connection->send(front)) {  // closing: nothing more will be written
-        release_locked(queue);
+      if (hand_locked(connection, front, lanes, queue.handed_total + charge)) {
+        release_locked(queue);  // closing: nothing more will be written
         return std::nullopt;
       }
       queue.handed_total += charge;
@@ -188,7 +197,7 @@ std::optional<std::uint64_t> service_queue(const ConnectionPtr& connection, std:
       return std::nullopt;
     }
     if (queue.messages && !queue.messages->empty()) {
-      ensure_sentinel_locked(connection, queue);
+      ensure_sentinel_locked(connection, queue, lanes);
       return std::nullopt;
     }
   } catch (...) {  // std::bad_alloc: the queue is dropped, the connection will close
@@ -254,21 +263,29 @@ struct uses_per_message_deflate<::websocketpp::connection<Cfg>>
 /// frame goes, so those cost what they cost without deflate plus, per
 /// payload, one DeflateFrames object.
 ///
+/// Handoff: with `lanes` (the Server's WriteLanes), a message sent from a
+/// thread that does not run the io_context waits in the connection's lane
+/// and an io thread hands it to websocketpp, so a broadcast costs one task
+/// per lane rather than one post per recipient; from an io thread it goes
+/// to websocketpp at once. Without lanes, always at once.
+///
 /// Ownership: holds the connection weakly, so a registry entry never keeps
 /// a closed connection (and its buffers) alive, and the server's counters
 /// strongly, since the registry may hold this past the Server's life.
 ///
 /// Thread safety: send() is thread-safe: it takes the SendQueue's mutex,
-/// under which it hands messages to websocketpp's connection::send (which
-/// takes websocketpp's own locks and posts the write to the strand, never
-/// waiting for the socket). It never blocks on the socket.
+/// under which it hands messages to a write lane or to websocketpp's
+/// connection::send (which takes websocketpp's own locks and starts or
+/// queues the write on the strand, never waiting for the socket). It never
+/// blocks on the socket.
 template <class Connection>
 class ConnectionSender final : public Sender {
  public:
   ConnectionSender(std::weak_ptr<Connection> connection, std::size_t max_buffered_bytes,
                    std::size_t window_bytes, OverflowPolicy policy, bool frame_once,
                    std::shared_ptr<ServerCounters> counters, std::uint8_t deflate_window_bits = 0,
-                   DeflateOnceOptions deflate = {})
+                   DeflateOnceOptions deflate = {},
+                   std::shared_ptr<WriteLanes<Connection>> lanes = nullptr)
       : connection_(std::move(connection)),
         max_buffered_bytes_(max_buffered_bytes),
         window_bytes_(window_bytes),
@@ -276,7 +293,8 @@ class ConnectionSender final : public Sender {
         frame_once_(frame_once),
         counters_(std::move(counters)),
         deflate_window_bits_(deflate_window_bits),
-        deflate_(deflate) {}
+        deflate_(deflate),
+        lanes_(std::move(lanes)) {}
 
   /// Queues `payload` for the connection; dropped if the connection is
   /// gone, not open, closing, or over its bound, or if it is text that is
@@ -316,7 +334,10 @@ class ConnectionSender final : public Sender {
       if (queue_empty && (in_flight == 0 || in_flight + charge <= window_bytes_)) {
         // (An unprepared message is framed, and compressed if marked so,
         // by websocketpp's send().)
-        if (hand(*connection, payload, message)) return SendResult::dropped;
+        if (!message) message = copy_of(payload);
+        if (hand_locked(connection, std::move(message), lanes_.get(), queue.handed_total + charge)) {
+          return SendResult::dropped;
+        }
         queue.handed_total += charge;
         return SendResult::sent;
       }
@@ -334,7 +355,7 @@ class ConnectionSender final : public Sender {
           ask_strand(connection, request_slow_close);
         } else {
           queue.dropped_since_notice = true;
-          ensure_sentinel_locked(connection, queue);  // so a drain (and the notice) follows
+          ensure_sentinel_locked(connection, queue, lanes_.get());  // so a drain (and the notice) follows
         }
         return SendResult::dropped;
       }
@@ -342,7 +363,7 @@ class ConnectionSender final : public Sender {
       if (!queue.messages) queue.messages = std::make_unique<std::deque<SendQueue::MessagePtr>>();
       queue.messages->push_back(std::move(message));
       queue.queued_bytes += charge;
-      ensure_sentinel_locked(connection, queue);
+      ensure_sentinel_locked(connection, queue, lanes_.get());
       return queue.closed ? SendResult::dropped : SendResult::sent;
     } catch (...) {  // std::bad_alloc from a message or queue allocation
       return SendResult::dropped;
@@ -375,19 +396,6 @@ class ConnectionSender final : public Sender {
     return message;
   }
 
-  // Hands one message to websocketpp: the prepared frame-once message as
-  // is, or a copy of the payload for websocketpp to frame. Returns its error.
-  template <class Message>
-  static std::error_code hand(Connection& connection, const Payload& payload,
-                              const std::shared_ptr<Message>& message) {
-    if (message) return connection.send(message);
-    // Not send(data, size, opcode): websocketpp 0.8.2 marks only its
-    // send(std::string, opcode) messages compressed, so with a compression
-    // extension those would go uncompressed. copy_of() costs the same
-    // (one message, one copy of the bytes).
-    return connection.send(copy_of(payload));
-  }
-
   // An unprepared message holding a copy of the payload, for a connection
   // that is framed per connection: websocketpp frames it when it is handed.
   // Marked compressed, as websocketpp's own send(std::string, op) marks
@@ -412,6 +420,9 @@ class ConnectionSender final : public Sender {
   const std::shared_ptr<ServerCounters> counters_;
   const std::uint8_t deflate_window_bits_;
   const DeflateOnceOptions deflate_;
+  // Where handoffs go from threads other than the io threads; null: straight
+  // to websocketpp.
+  const std::shared_ptr<WriteLanes<Connection>> lanes_;
 };
 
 }  // namespace wsreg::wspp::detail

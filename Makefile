@@ -12,8 +12,16 @@ all: build
 deps:
 	bash scripts/install-deps.sh
 
+# The uws variant of the end-to-end benchmark (benchmarks/e2e/README.md) is
+# built only where UWS_DIR and USOCKETS_DIR name the unpacked uWebSockets and
+# uSockets sources, e.g. make bench UWS_DIR=/tmp/uws/uWebSockets
+# USOCKETS_DIR=/tmp/uws/uSockets (or the same in the environment); once
+# configured, the build directory remembers them.
+UWS_CMAKE = $(if $(UWS_DIR),-DUWS_DIR=$(abspath $(UWS_DIR))) \
+            $(if $(USOCKETS_DIR),-DUSOCKETS_DIR=$(abspath $(USOCKETS_DIR)))
+
 configure: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(UWS_CMAKE)
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -21,7 +29,7 @@ build: configure
 # The most common user build, -O3 (Release), which warns differently from
 # -O2 (RelWithDebInfo): every target must compile warning-free in both.
 release: deps
-	cmake -S . -B $(BUILD)-release -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD)-release -DCMAKE_BUILD_TYPE=Release $(UWS_CMAKE)
 	cmake --build $(BUILD)-release -j$(JOBS)
 
 # Every Catch2 test case is its own CTest test with a 60 s timeout. The
@@ -78,7 +86,8 @@ demo:
 # (Google Benchmark) and end-to-end (server and load client as separate
 # processes on loopback), then the cluster benchmark (three nodes over
 # Redis and NATS against one node, brokers of its own on free ports),
-# writing benchmarks/results/ and docs/img/.
+# writing benchmarks/results/ and docs/img/. The end-to-end runs include
+# uWebSockets (variant uws) when UWS_DIR and USOCKETS_DIR are set (above).
 # About 45 minutes; run it on an otherwise idle machine.
 bench: build
 	bash scripts/bench-inproc.sh $(BUILD)

@@ -10,6 +10,11 @@
 #                            connection in one topic, ticks published to it
 #   raw                      raw_wspp_server (websocketpp's own broadcast pattern)
 #   node                     node benchmarks/e2e/ws_server.js (npm ws)
+#   uws                      uws_bench_server (uWebSockets' own publish to one topic); only
+#                            where it was built (CMake UWS_DIR and USOCKETS_DIR, see
+#                            benchmarks/e2e/README.md): in the default set when
+#                            BUILD_DIR/benchmarks/e2e/uws_bench_server exists, else skipped
+#                            with a message
 #   raw-rb4096, raw-rb1024   raw_wspp_server --read-buffer-size 4096 / 1024 (not by default)
 #   raw-acc64                raw_wspp_server --accepts 64 (not by default)
 #   VARIANT-wss              any wsreg variant above over wss://: the same server with
@@ -29,7 +34,7 @@
 # (--start-after-connections N), so the window measures the steady state.
 #
 # Environment: SIZES ("1000 5000 10000 15000"), VARIANTS ("actor mutex raw node
-# actor-copy mutex-copy actor-publish mutex-publish"), COPY_SIZES ("1000 10000":
+# actor-copy mutex-copy actor-publish mutex-publish", and uws where built), COPY_SIZES ("1000 10000":
 # sizes the -copy variants run at), PUBLISH_SIZES ("10 1000 10000": the only
 # sizes the -publish variants run at, added to SIZES for them alone), KINDS ("idle latency throughput"), RUNS (3), DURATION (10),
 # IDLE_DURATION (2), THREADS (1), SOURCE_ADDRESSES (3), LATENCY_RATE (10),
@@ -83,6 +88,12 @@ else
   keep_out=1
   default_variants="actor mutex raw node actor-copy mutex-copy actor-publish mutex-publish"
 fi
+uws_bin="$build/benchmarks/e2e/uws_bench_server"
+if [ -x "$uws_bin" ]; then
+  default_variants+=" uws"
+elif [ -z "${VARIANTS:-}" ] && [ "${REPORT_ONLY:-0}" != 1 ]; then
+  echo "bench-e2e: variant uws skipped: $uws_bin not built (configure with -DUWS_DIR=... -DUSOCKETS_DIR=...)" >&2
+fi
 variants=${VARIANTS:-$default_variants}
 kinds=${KINDS:-"idle latency throughput"}
 threads=${THREADS:-1}
@@ -113,6 +124,10 @@ else
   for bin in "$wsreg_bin" "$raw_bin" "$floor_bin" "$client_bin"; do
     [ -x "$bin" ] || die "$bin is missing; build first: cmake --build $build -j2"
   done
+  case " $variants " in
+    *" uws "*) [ -x "$uws_bin" ] ||
+      die "$uws_bin is missing: configure $build with -DUWS_DIR=... -DUSOCKETS_DIR=... (benchmarks/e2e/README.md) and build uws_bench_server" ;;
+  esac
 fi
 wants_node=0
 [ "$report_only" = 1 ] || case " $variants " in *" node "*) wants_node=1 ;; esac
@@ -254,6 +269,7 @@ server_command() {
     raw-rb1024) cmd=("$raw_bin" --read-buffer-size 1024 "${common[@]}") ;;
     raw-acc64) cmd=("$raw_bin" --accepts 64 "${common[@]}") ;;
     node) cmd=(node "$node_server" "${common[@]}") ;;
+    uws) cmd=("$uws_bin" "${common[@]}") ;;
     *) die "unknown variant $variant" ;;
   esac
 }

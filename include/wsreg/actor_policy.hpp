@@ -184,7 +184,8 @@ inline thread_local const void* actor_group_of_thread = nullptr;
 /// MutexPolicy (which delivers on the producer's own thread), and nothing is
 /// dropped. Two exceptions keep this free of deadlock: the actor thread
 /// itself never waits (a Sender or presence handler that posts is taken
-/// over capacity), and lifecycle operations (insert, erase, subscribe,
+/// over capacity; so does the actor of any policy of its group, the other
+/// shards of a ShardedPolicy), and lifecycle operations (insert, erase, subscribe,
 /// unsubscribe, set_data, update_data, set_presence_handler, flush and the
 /// queries) never wait for room. mailbox_depth counts both lanes.
 ///

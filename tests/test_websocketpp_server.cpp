@@ -22,7 +22,11 @@ using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::ClientPool;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
+// The one representative server case that also runs over a sharded policy
+// (the registry tests cover the rest; each server case costs seconds).
+using server_and_sharded_policies =
+    std::tuple<wsreg::ActorPolicy, wsreg::MutexPolicy, wsreg::ShardedPolicy<wsreg::ActorPolicy, 4>>;
 using wsreg_test::wait_until;
 
 namespace {
@@ -57,7 +61,7 @@ std::string head_of(const std::string& response) {
 
 TEMPLATE_LIST_TEST_CASE("200 real clients each receive every broadcast, and every way of leaving "
                         "brings the count back to 0",
-                        "[websocketpp][integration]", registry_policies) {
+                        "[websocketpp][integration]", server_and_sharded_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -95,7 +99,7 @@ TEMPLATE_LIST_TEST_CASE("200 real clients each receive every broadcast, and ever
 }
 
 TEMPLATE_LIST_TEST_CASE("echo through the registry preserves payload and opcode",
-                        "[websocketpp][integration]", registry_policies) {
+                        "[websocketpp][integration]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_message_handler(
@@ -125,7 +129,7 @@ TEMPLATE_LIST_TEST_CASE("echo through the registry preserves payload and opcode"
 }
 
 TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
-                        "[websocketpp][integration][metrics]", registry_policies) {
+                        "[websocketpp][integration][metrics]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.listen("127.0.0.1", 0);
@@ -147,7 +151,7 @@ TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
 }
 
 TEMPLATE_LIST_TEST_CASE("an HTTP handler's status, Content-Type and extra headers reach the client",
-                        "[websocketpp][integration][http]", registry_policies) {
+                        "[websocketpp][integration][http]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_http_handler([](const wsreg::wspp::HttpRequest& req, wsreg::wspp::HttpResponse& res) {
@@ -180,7 +184,7 @@ TEMPLATE_LIST_TEST_CASE("an HTTP handler's status, Content-Type and extra header
 }
 
 TEMPLATE_LIST_TEST_CASE("another method than GET on metrics_path gets 405 with Allow: GET",
-                        "[websocketpp][integration][http][metrics]", registry_policies) {
+                        "[websocketpp][integration][http][metrics]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.listen("127.0.0.1", 0);
@@ -196,7 +200,7 @@ TEMPLATE_LIST_TEST_CASE("another method than GET on metrics_path gets 405 with A
 }
 
 TEMPLATE_LIST_TEST_CASE("a response header that cannot be sent safely answers 500, counted",
-                        "[websocketpp][integration][http]", registry_policies) {
+                        "[websocketpp][integration][http]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_http_handler([](const wsreg::wspp::HttpRequest& req, wsreg::wspp::HttpResponse& res) {
@@ -220,7 +224,7 @@ TEMPLATE_LIST_TEST_CASE("a response header that cannot be sent safely answers 50
 
 TEMPLATE_LIST_TEST_CASE("class template argument deduction gives Server<Policy, Data> from the "
                         "registry",
-                        "[websocketpp][ctad]", registry_policies) {
+                        "[websocketpp][ctad]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server owning(registry);
   STATIC_REQUIRE(std::is_same_v<decltype(owning), wsreg::wspp::Server<TestType>>);
@@ -234,7 +238,7 @@ TEMPLATE_LIST_TEST_CASE("class template argument deduction gives Server<Policy, 
 }
 
 TEMPLATE_LIST_TEST_CASE("shutdown closes every connection with 1001 and completes",
-                        "[websocketpp][integration][shutdown]", registry_policies) {
+                        "[websocketpp][integration][shutdown]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -257,7 +261,7 @@ TEMPLATE_LIST_TEST_CASE("shutdown closes every connection with 1001 and complete
 }
 
 TEMPLATE_LIST_TEST_CASE("the server runs on an io_context the application already runs",
-                        "[websocketpp][integration][embedding]", registry_policies) {
+                        "[websocketpp][integration][embedding]", server_policies) {
   asio::io_context app_io;
   auto work = asio::make_work_guard(app_io);
   std::thread app_thread([&] { app_io.run(); });
@@ -284,7 +288,7 @@ TEMPLATE_LIST_TEST_CASE("the server runs on an io_context the application alread
 }
 
 TEMPLATE_LIST_TEST_CASE("an exception from a handler closes only that connection with 1011",
-                        "[websocketpp][integration]", registry_policies) {
+                        "[websocketpp][integration]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_message_handler([&](ConnectionId id, Payload message) {
@@ -308,7 +312,7 @@ TEMPLATE_LIST_TEST_CASE("an exception from a handler closes only that connection
 
 TEMPLATE_LIST_TEST_CASE("an embedded server shut down with no connection leaves nothing behind on "
                         "the application's io_context",
-                        "[websocketpp][integration][embedding]", registry_policies) {
+                        "[websocketpp][integration][embedding]", server_policies) {
   asio::io_context app_io;
   auto work = asio::make_work_guard(app_io);
   std::thread app_thread([&] { app_io.run(); });

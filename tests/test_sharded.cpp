@@ -203,3 +203,53 @@ TEST_CASE("shards that send to each other from inside Sender::send never wait fo
   // 1 + 20 + 400 deliveries each (a hang fails the test by its timeout).
   CHECK(wsreg_test::wait_until([&] { return first->received_.load() + second->received_.load() == 2 * 421; }));
 }
+
+TEST_CASE("destroying a sharded registry applies what its shards queue into each other meanwhile",
+          "[sharded][lifetime]") {
+  using Policy = wsreg::ShardedPolicy<wsreg::ActorPolicy, 4>;
+  // Forwards every payload to its partner (another shard) until the hop
+  // count runs out; counts what it got, in a counter that outlives the
+  // registry.
+  class Relay final : public wsreg::Sender {
+   public:
+    Relay(ConnectionRegistry<Policy>& r, std::atomic<long>& received) : registry_(r), received_(received) {}
+    void set_partner(ConnectionId id) { partner_.store(id); }
+    wsreg::SendResult send(const Payload& payload) noexcept override {
+      received_.fetch_add(1);
+      const int hops = std::stoi(std::string(payload.data()));
+      if (hops > 0) registry_.send(partner_.load(), Payload::text(std::to_string(hops - 1)));
+      return wsreg::SendResult::sent;
+    }
+
+   private:
+    ConnectionRegistry<Policy>& registry_;
+    std::atomic<long>& received_;
+    std::atomic<ConnectionId> partner_{wsreg::no_connection};
+  };
+
+  std::atomic<long> received{0};
+  constexpr int pairs = 8;
+  constexpr int hops = 200;
+  {
+    ConnectionRegistry<Policy> registry;
+    std::vector<std::shared_ptr<Relay>> relays;
+    Ids ids;
+    while (ids.size() < 2 * pairs) {
+      relays.push_back(std::make_shared<Relay>(registry, received));
+      const ConnectionId id = registry.add(relays.back());
+      // Every second one in another shard than its predecessor.
+      if (ids.size() % 2 == 1 && Policy::shard_of(id) == Policy::shard_of(ids.back())) {
+        registry.remove(id);
+        relays.pop_back();
+        continue;
+      }
+      ids.push_back(id);
+    }
+    for (int p = 0; p < pairs; ++p) {
+      relays[2 * p]->set_partner(ids[2 * p + 1]);
+      relays[2 * p + 1]->set_partner(ids[2 * p]);
+      registry.send(ids[2 * p], Payload::text(std::to_string(hops)));
+    }
+  }  // destroyed here, with most of the relaying still to come
+  CHECK(received.load() == long{pairs} * (hops + 1));
+}

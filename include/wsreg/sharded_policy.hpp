@@ -157,6 +157,23 @@ class ShardedPolicy {
   ShardedPolicy(const ShardedPolicy&) = delete;
   ShardedPolicy& operator=(const ShardedPolicy&) = delete;
 
+  /// Lets every shard apply what is queued, including what the shards'
+  /// callbacks queue into each other meanwhile, until all are idle twice in
+  /// a row; then destroys them (each releasing its Senders as `Inner`
+  /// does). Without this, a Sender of one shard could post to a shard
+  /// already destroyed. As under ActorPolicy, callbacks that keep posting
+  /// forever keep it waiting. Not thread-safe (no call may overlap it).
+  ~ShardedPolicy() {
+    if constexpr (grouped) {
+      for (int idle_scans = 0; idle_scans < 2;) {
+        for (auto& s : shards_) static_cast<void>(s.stats());  // waits for what is queued
+        bool idle = true;
+        for (auto& s : shards_) idle = idle && s.stats_approx().mailbox_depth == 0;
+        idle_scans = idle ? idle_scans + 1 : 0;
+      }
+    }
+  }
+
   /// Registers `sender` and `data` under `id` in its shard. Thread-safe; as
   /// `Inner::insert`.
   void insert(ConnectionId id, std::shared_ptr<Sender> sender, Data data = Data()) {

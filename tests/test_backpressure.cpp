@@ -24,7 +24,7 @@ using wsreg::Payload;
 using wsreg::wspp::OverflowPolicy;
 using wsreg_test::ClientPool;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -72,7 +72,7 @@ constexpr std::size_t charged_4k = 4 + 4096 + wsreg::wspp::detail::message_overh
 
 TEMPLATE_LIST_TEST_CASE("a client that stops reading is closed with 1008 and the others get "
                         "every message",
-                        "[websocketpp][backpressure]", registry_policies) {
+                        "[websocketpp][backpressure]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry, small_buffers(OverflowPolicy::close));
   server.listen("127.0.0.1", 0);
@@ -107,7 +107,7 @@ TEMPLATE_LIST_TEST_CASE("a client that stops reading is closed with 1008 and the
 
 TEMPLATE_LIST_TEST_CASE("under drop_newest a client that stops reading stays and misses "
                         "messages, counted, while the others get every message",
-                        "[websocketpp][backpressure]", registry_policies) {
+                        "[websocketpp][backpressure]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry, small_buffers(OverflowPolicy::drop_newest));
   server.listen("127.0.0.1", 0);
@@ -151,7 +151,7 @@ TEMPLATE_LIST_TEST_CASE("under drop_newest a client that stops reading stays and
 // must get every tick with p99 latency under 50 ms while the server's RSS
 // stays flat and the stalled one is closed (default policy) and counted.
 TEMPLATE_LIST_TEST_CASE("a stalled client does not delay the others at 10 Hz for 10 s",
-                        "[.stress][websocketpp][backpressure]", registry_policies) {
+                        "[.stress][websocketpp][backpressure]", server_policies) {
   ConnectionRegistry<TestType> registry;
   // The scenario sends 4 KiB x 10 Hz x 10 s = 400 KiB to the stalled client,
   // less than the default 1 MiB bound plus the kernel's autotuned buffers, so
@@ -220,7 +220,7 @@ TEMPLATE_LIST_TEST_CASE("a stalled client does not delay the others at 10 Hz for
 // message per second and the server relays each to all: 40,000 deliveries a
 // second. Memory must plateau; if a bound trips, it trips per connection.
 TEMPLATE_LIST_TEST_CASE("an N-squared chat load keeps memory bounded", "[.stress][websocketpp][chat]",
-                        registry_policies) {
+                        server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -273,7 +273,7 @@ TEMPLATE_LIST_TEST_CASE("an N-squared chat load keeps memory bounded", "[.stress
 // threads wait for room, and so stop reading). Nothing is lost on the way.
 TEMPLATE_LIST_TEST_CASE("a flood of inbound messages relayed to everyone never grows the mailbox, "
                         "and every message arrives",
-                        "[websocketpp][backpressure][mailbox]", registry_policies) {
+                        "[websocketpp][backpressure][mailbox]", server_policies) {
   for (const bool flush_after_message : {true, false}) {
     INFO("flush_after_message " << flush_after_message);
     wsreg::RegistryOptions registry_options;
@@ -321,7 +321,7 @@ TEMPLATE_LIST_TEST_CASE("a flood of inbound messages relayed to everyone never g
 // them as fast as it can and reads nothing must not make it queue pongs
 // without bound.
 TEMPLATE_LIST_TEST_CASE("a client that floods pings and never reads gets a bounded backlog of pongs",
-                        "[websocketpp][backpressure][ping]", registry_policies) {
+                        "[websocketpp][backpressure][ping]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.socket_send_buffer_bytes = 16 * 1024;

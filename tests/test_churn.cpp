@@ -23,7 +23,7 @@ using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -84,7 +84,7 @@ ChurnResult churn(std::uint16_t port, Registry& registry, int threads, int batch
 
 TEMPLATE_LIST_TEST_CASE("20,000 short-lived connections leave no entry, descriptor or memory "
                         "behind",
-                        "[websocketpp][churn]", registry_policies) {
+                        "[websocketpp][churn]", server_policies) {
   const std::size_t fds_before = open_fds();
   const long rss_before = wsreg_test::rss_kib();
   {

@@ -21,7 +21,7 @@ using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -95,7 +95,7 @@ bool reset_peak_rss() {
 
 TEMPLATE_LIST_TEST_CASE("a broadcast is compressed once for the connections that negotiated "
                         "deflate and sent plain to the others",
-                        "[websocketpp][deflate]", registry_policies) {
+                        "[websocketpp][deflate]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   DeflateServer<TestType> server(registry, options);
@@ -159,7 +159,7 @@ TEMPLATE_LIST_TEST_CASE("a broadcast is compressed once for the connections that
 
 TEMPLATE_LIST_TEST_CASE("with frame_once off websocketpp compresses per connection, same bytes "
                         "after inflation",
-                        "[websocketpp][deflate]", registry_policies) {
+                        "[websocketpp][deflate]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.frame_once = false;
@@ -187,7 +187,7 @@ TEMPLATE_LIST_TEST_CASE("with frame_once off websocketpp compresses per connecti
 
 TEMPLATE_LIST_TEST_CASE("a connection that asked for a small server window gets frames that "
                         "window can inflate",
-                        "[websocketpp][deflate]", registry_policies) {
+                        "[websocketpp][deflate]", server_policies) {
   const int bits = GENERATE(8, 9, 12);
   CAPTURE(bits);
   ConnectionRegistry<TestType> registry;
@@ -223,7 +223,7 @@ TEMPLATE_LIST_TEST_CASE("a connection that asked for a small server window gets 
 }
 
 TEMPLATE_LIST_TEST_CASE("inbound compressed messages arrive inflated, whole or fragmented",
-                        "[websocketpp][deflate]", registry_policies) {
+                        "[websocketpp][deflate]", server_policies) {
   ConnectionRegistry<TestType> registry;
   DeflateServer<TestType> server(registry, wsreg::wspp::ServerOptions{});
   std::mutex mutex;
@@ -256,7 +256,7 @@ TEMPLATE_LIST_TEST_CASE("inbound compressed messages arrive inflated, whole or f
 }
 
 TEMPLATE_LIST_TEST_CASE("compressed invalid UTF-8 text closes with 1007", "[websocketpp][deflate]",
-                        registry_policies) {
+                        server_policies) {
   ConnectionRegistry<TestType> registry;
   DeflateServer<TestType> server(registry, wsreg::wspp::ServerOptions{});
   server.listen("127.0.0.1", 0);
@@ -270,7 +270,7 @@ TEMPLATE_LIST_TEST_CASE("compressed invalid UTF-8 text closes with 1007", "[webs
 
 TEMPLATE_LIST_TEST_CASE("16 MiB of zeros sent compressed closes with 1009 without inflating past "
                         "the limit",
-                        "[websocketpp][deflate][limits]", registry_policies) {
+                        "[websocketpp][deflate][limits]", server_policies) {
   const bool fragmented = GENERATE(false, true);
   CAPTURE(fragmented);
   const std::string bomb = wsreg_test::deflate_message(std::string(16u << 20, '\0'));
@@ -324,7 +324,7 @@ TEMPLATE_LIST_TEST_CASE("16 MiB of zeros sent compressed closes with 1009 withou
 }
 
 TEMPLATE_LIST_TEST_CASE("the inflation counter of the 1009 test sees a message inflated whole",
-                        "[websocketpp][deflate][limits]", registry_policies) {
+                        "[websocketpp][deflate][limits]", server_policies) {
   // The control: with a limit above 16 MiB the same bomb is inflated and
   // delivered, and the counter shows it.
   const std::string bomb = wsreg_test::deflate_message(std::string(16u << 20, '\0'));
@@ -345,7 +345,7 @@ TEMPLATE_LIST_TEST_CASE("the inflation counter of the 1009 test sees a message i
 }
 
 TEMPLATE_LIST_TEST_CASE("a server on the default Config declines every deflate offer",
-                        "[websocketpp][deflate]", registry_policies) {
+                        "[websocketpp][deflate]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry, wsreg::wspp::ServerOptions{});
   server.listen("127.0.0.1", 0);

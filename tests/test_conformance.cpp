@@ -19,7 +19,7 @@ using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -64,7 +64,7 @@ std::string non_minimal_frame() {
 
 TEMPLATE_LIST_TEST_CASE("fragmented text whose UTF-8 is cut short at its end closes with 1007 and "
                         "never reaches the message handler",
-                        "[websocketpp][integration][conformance]", registry_policies) {
+                        "[websocketpp][integration][conformance]", server_policies) {
   CountingServer<TestType> s;
   RawClient client;
   REQUIRE(client.open(s.server.port()));
@@ -84,7 +84,7 @@ TEMPLATE_LIST_TEST_CASE("fragmented text whose UTF-8 is cut short at its end clo
 }
 
 TEMPLATE_LIST_TEST_CASE("a close reason that is not UTF-8 gets 1007",
-                        "[websocketpp][integration][conformance]", registry_policies) {
+                        "[websocketpp][integration][conformance]", server_policies) {
   CountingServer<TestType> s;
   RawClient client;
   REQUIRE(client.open(s.server.port()));
@@ -99,7 +99,7 @@ TEMPLATE_LIST_TEST_CASE("a close reason that is not UTF-8 gets 1007",
 }
 
 TEMPLATE_LIST_TEST_CASE("a payload length not in its minimal encoding gets 1002, not 1011",
-                        "[websocketpp][integration][conformance]", registry_policies) {
+                        "[websocketpp][integration][conformance]", server_policies) {
   CountingServer<TestType> s;
   RawClient client;
   REQUIRE(client.open(s.server.port()));
@@ -110,7 +110,7 @@ TEMPLATE_LIST_TEST_CASE("a payload length not in its minimal encoding gets 1002,
 }
 
 TEMPLATE_LIST_TEST_CASE("protocol-error closes are counted on /metrics with their code",
-                        "[websocketpp][integration][conformance]", registry_policies) {
+                        "[websocketpp][integration][conformance]", server_policies) {
   CountingServer<TestType> s;
   RawClient bad_rsv;  // RSV1 set without an extension: 1002
   REQUIRE(bad_rsv.open(s.server.port()));
@@ -133,7 +133,7 @@ TEMPLATE_LIST_TEST_CASE("protocol-error closes are counted on /metrics with thei
 }
 
 TEMPLATE_LIST_TEST_CASE("a Sec-WebSocket-Key that is not base64 of 16 bytes gets 400",
-                        "[websocketpp][integration][conformance]", registry_policies) {
+                        "[websocketpp][integration][conformance]", server_policies) {
   CountingServer<TestType> s;
   const char* bad_keys[] = {
       "dGhlIHNhbXBsZSBub25jZQ",      // no padding
@@ -159,7 +159,7 @@ TEMPLATE_LIST_TEST_CASE("a Sec-WebSocket-Key that is not base64 of 16 bytes gets
 
 TEMPLATE_LIST_TEST_CASE("a connection that does not finish its handshake in time is dropped and "
                         "counted; one that did is never dropped by the deadline",
-                        "[websocketpp][integration][conformance]", registry_policies) {
+                        "[websocketpp][integration][conformance]", server_policies) {
   wsreg::wspp::ServerOptions options;
   options.handshake_timeout = std::chrono::milliseconds(200);
   CountingServer<TestType> s(options);

@@ -16,7 +16,7 @@
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -32,7 +32,7 @@ std::string pattern(std::size_t size) {
 
 TEMPLATE_LIST_TEST_CASE("every payload length reaches every connection byte for byte, framed once "
                         "or per connection",
-                        "[websocketpp][frame_once]", registry_policies) {
+                        "[websocketpp][frame_once]", server_policies) {
   const bool frame_once = GENERATE(true, false);
   CAPTURE(frame_once);
   ConnectionRegistry<TestType> registry;
@@ -68,7 +68,7 @@ TEMPLATE_LIST_TEST_CASE("every payload length reaches every connection byte for 
 }
 
 TEMPLATE_LIST_TEST_CASE("a broadcast leaves one frame in the payload, shared by every recipient",
-                        "[websocketpp][frame_once]", registry_policies) {
+                        "[websocketpp][frame_once]", server_policies) {
   using Message = wsreg::wspp::Config::message_type;
   using Tag = wsreg::wspp::detail::FramedMessage<Message>;
   ConnectionRegistry<TestType> registry;
@@ -96,7 +96,7 @@ TEMPLATE_LIST_TEST_CASE("a broadcast leaves one frame in the payload, shared by 
 
 TEMPLATE_LIST_TEST_CASE("text that is not UTF-8 is dropped and counted, and the next message "
                         "still arrives",
-                        "[websocketpp][frame_once]", registry_policies) {
+                        "[websocketpp][frame_once]", server_policies) {
   const bool frame_once = GENERATE(true, false);
   CAPTURE(frame_once);
   ConnectionRegistry<TestType> registry;

@@ -30,7 +30,7 @@ using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -107,7 +107,7 @@ TEST_CASE("HandshakeRequest decodes the query and splits cookies and subprotocol
 
 TEMPLATE_LIST_TEST_CASE("a connection the handshake handler accepts is registered with the Data "
                         "it chose, and the handler saw the whole request",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   ConnectionRegistry<TestType, User> registry;
   wsreg::wspp::Server<TestType, User> server(registry);
   std::mutex mutex;
@@ -169,7 +169,7 @@ TEMPLATE_LIST_TEST_CASE("a connection the handshake handler accepts is registere
 
 TEMPLATE_LIST_TEST_CASE("a rejected handshake gets its status, headers and body, and nothing is "
                         "registered",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   std::atomic<int> opens{0};
@@ -217,7 +217,7 @@ TEMPLATE_LIST_TEST_CASE("a rejected handshake gets its status, headers and body,
 
 TEMPLATE_LIST_TEST_CASE("nothing is registered and no broadcast reaches a connection before its "
                         "handshake handler accepts it",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;  // one io thread waits in the handler; the other serves
@@ -272,7 +272,7 @@ TEMPLATE_LIST_TEST_CASE("nothing is registered and no broadcast reaches a connec
 
 TEMPLATE_LIST_TEST_CASE("a handshake handler that throws answers 500, is counted, and affects "
                         "that connection only",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_handshake_handler([](const wsreg::wspp::HandshakeRequest& r) {
@@ -307,7 +307,7 @@ TEMPLATE_LIST_TEST_CASE("a handshake handler that throws answers 500, is counted
 
 TEMPLATE_LIST_TEST_CASE("a decision header with CR, LF or NUL in its value, or a name that is "
                         "not a token, answers 500 and injects nothing",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   using Decision = wsreg::wspp::HandshakeDecision<std::monostate>;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
@@ -340,7 +340,7 @@ TEMPLATE_LIST_TEST_CASE("a decision header with CR, LF or NUL in its value, or a
 
 TEMPLATE_LIST_TEST_CASE("the subprotocol the handler chooses is answered in the 101, and one the "
                         "client did not offer answers 500",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   using Decision = wsreg::wspp::HandshakeDecision<std::monostate>;
@@ -375,7 +375,7 @@ TEMPLATE_LIST_TEST_CASE("the subprotocol the handler chooses is answered in the 
 
 TEMPLATE_LIST_TEST_CASE("an Origin not in allowed_origins gets 403 before the handshake handler "
                         "runs",
-                        "[websocketpp][integration][handshake]", registry_policies) {
+                        "[websocketpp][integration][handshake]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.allowed_origins = {"https://good.example", "http://localhost:8080"};
@@ -408,7 +408,7 @@ TEMPLATE_LIST_TEST_CASE("an Origin not in allowed_origins gets 403 before the ha
 
 TEMPLATE_LIST_TEST_CASE("max_connections_per_address refuses one address past its limit with "
                         "429 and not another, counting sockets from their accept",
-                        "[websocketpp][integration][handshake][limits]", registry_policies) {
+                        "[websocketpp][integration][handshake][limits]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.max_connections_per_address = 2;
@@ -444,7 +444,7 @@ TEMPLATE_LIST_TEST_CASE("max_connections_per_address refuses one address past it
 
 TEMPLATE_LIST_TEST_CASE("max_connections counts from the TCP accept: sockets that never send a "
                         "request take slots",
-                        "[websocketpp][integration][handshake][limits]", registry_policies) {
+                        "[websocketpp][integration][handshake][limits]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.max_connections = 3;
@@ -476,7 +476,7 @@ TEMPLATE_LIST_TEST_CASE("max_connections counts from the TCP accept: sockets tha
 
 TEMPLATE_LIST_TEST_CASE("10,000 rejected handshakes leave no file descriptor behind and do not "
                         "grow memory",
-                        "[websocketpp][integration][handshake][leak]", registry_policies) {
+                        "[websocketpp][integration][handshake][leak]", server_policies) {
   ConnectionRegistry<TestType, User> registry;
   wsreg::wspp::Server<TestType, User> server(registry);
   using Decision = wsreg::wspp::HandshakeDecision<User>;
@@ -525,7 +525,7 @@ TEMPLATE_LIST_TEST_CASE("10,000 rejected handshakes leave no file descriptor beh
 #ifndef WSREG_SANITIZED
 TEMPLATE_LIST_TEST_CASE("an open connection does not keep its upgrade request: a 12 KB Cookie "
                         "costs nothing once the WebSocket is open",
-                        "[websocketpp][integration][handshake][memory]", registry_policies) {
+                        "[websocketpp][integration][handshake][memory]", server_policies) {
   // websocketpp keeps the parsed request (a map of its headers) and the
   // response's headers inside the connection; the Server releases both at
   // the open. The sanitizers' allocators do not report to mallinfo2.

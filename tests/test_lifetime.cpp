@@ -27,7 +27,7 @@ using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::ClientPool;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::url_of;
 using wsreg_test::wait_until;
 
@@ -65,7 +65,7 @@ struct CloseLog {
 TEMPLATE_LIST_TEST_CASE(
     "an embedded server on 2 io threads, shut down with a handshake in flight and a 300 ms close "
     "handler, completes only after every handler returned and runs nothing once destroyed",
-    "[websocketpp][integration][lifetime]", registry_policies) {
+    "[websocketpp][integration][lifetime]", server_policies) {
   AppIo app(2);
   ConnectionRegistry<TestType> registry;
   for (int round = 0; round < 20; ++round) {
@@ -121,7 +121,7 @@ TEMPLATE_LIST_TEST_CASE(
 
 TEMPLATE_LIST_TEST_CASE("shutdown's grace is a deadline for connections already closing for "
                         "another reason",
-                        "[websocketpp][integration][lifetime]", registry_policies) {
+                        "[websocketpp][integration][lifetime]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.close_handshake_timeout = std::chrono::seconds(60);
@@ -149,7 +149,7 @@ TEMPLATE_LIST_TEST_CASE("shutdown's grace is a deadline for connections already 
 }
 
 TEMPLATE_LIST_TEST_CASE("shutdown takes any grace, milliseconds::max() included",
-                        "[websocketpp][integration][lifetime]", registry_policies) {
+                        "[websocketpp][integration][lifetime]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.listen("127.0.0.1", 0);
@@ -172,7 +172,7 @@ TEMPLATE_LIST_TEST_CASE("shutdown takes any grace, milliseconds::max() included"
 
 TEMPLATE_LIST_TEST_CASE("async_shutdown works from the only io thread of an embedded server, "
                         "and a blocking wait there refuses instead of hanging",
-                        "[websocketpp][integration][lifetime]", registry_policies) {
+                        "[websocketpp][integration][lifetime]", server_policies) {
   AppIo app(1);
   ConnectionRegistry<TestType> registry;
   auto server = std::make_unique<wsreg::wspp::Server<TestType>>(registry, app.io());
@@ -209,7 +209,7 @@ TEMPLATE_LIST_TEST_CASE("async_shutdown works from the only io thread of an embe
 
 TEMPLATE_LIST_TEST_CASE("destroying a server with connections open removes each and calls its "
                         "close handler exactly once",
-                        "[websocketpp][integration][lifetime]", registry_policies) {
+                        "[websocketpp][integration][lifetime]", server_policies) {
   ConnectionRegistry<TestType> registry;
   std::atomic<int> opened{0};
   std::atomic<int> closed{0};
@@ -231,7 +231,7 @@ TEMPLATE_LIST_TEST_CASE("destroying a server with connections open removes each 
 
 TEMPLATE_LIST_TEST_CASE("shutdown before listen completes at once, and async_shutdown's handler "
                         "given after completion still runs",
-                        "[websocketpp][lifetime]", registry_policies) {
+                        "[websocketpp][lifetime]", server_policies) {
   AppIo app(1);
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry, app.io());
@@ -259,7 +259,7 @@ struct FragileData {
 
 TEMPLATE_LIST_TEST_CASE("an allocation failure in the adapter's open path closes that connection "
                         "with 1011, is counted, and affects no other",
-                        "[websocketpp][integration][lifetime]", registry_policies) {
+                        "[websocketpp][integration][lifetime]", server_policies) {
   ConnectionRegistry<TestType, FragileData> registry;
   wsreg::wspp::Server<TestType, FragileData> server(registry);
   server.set_message_handler(

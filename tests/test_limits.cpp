@@ -42,7 +42,7 @@ using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::ClientPool;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -122,7 +122,7 @@ double median(std::vector<double> values) {
 TEMPLATE_LIST_TEST_CASE(
     "a handshake past max_connections gets HTTP 503 and never reaches the "
     "registry, and a freed slot admits the next client",
-    "[websocketpp][limits][max_connections]", registry_policies) {
+    "[websocketpp][limits][max_connections]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -169,7 +169,7 @@ TEMPLATE_LIST_TEST_CASE(
 TEMPLATE_LIST_TEST_CASE(
     "clients racing for the slots never push the registry past "
     "max_connections",
-    "[websocketpp][limits][max_connections]", registry_policies) {
+    "[websocketpp][limits][max_connections]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -193,7 +193,7 @@ TEMPLATE_LIST_TEST_CASE(
 TEMPLATE_LIST_TEST_CASE(
     "an inbound message over max_message_size, whole or in small fragments, "
     "closes only its own connection with 1009",
-    "[websocketpp][limits][max_message_size]", registry_policies) {
+    "[websocketpp][limits][max_message_size]", server_policies) {
   constexpr std::size_t limit = 64 * 1024;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
@@ -264,7 +264,7 @@ TEMPLATE_LIST_TEST_CASE(
 TEMPLATE_LIST_TEST_CASE(
     "a message of exactly max_message_size bytes is delivered, whole or in "
     "fragments",
-    "[websocketpp][limits][max_message_size]", registry_policies) {
+    "[websocketpp][limits][max_message_size]", server_policies) {
   constexpr std::size_t limit = 64 * 1024;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
@@ -299,7 +299,7 @@ TEMPLATE_LIST_TEST_CASE(
 TEMPLATE_LIST_TEST_CASE(
     "handshakes that trickle in one byte a second are dropped at "
     "handshake_timeout, never registered, and do not block other clients",
-    "[websocketpp][limits][handshake_timeout]", registry_policies) {
+    "[websocketpp][limits][handshake_timeout]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;

@@ -37,7 +37,7 @@ using wsreg::wspp::Server;
 using wsreg::wspp::ServerOptions;
 using wsreg_test::ClientPool;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::policy_name;
 using wsreg_test::wait_until;
 using Clock = std::chrono::steady_clock;
@@ -275,7 +275,7 @@ void check_every_ending_removed_once(Ending ending, std::size_t total, std::size
 
 TEMPLATE_LIST_TEST_CASE("a client that answers pings stays registered while one that sends "
                         "nothing is closed and removed about idle_timeout after its last activity",
-                        "[websocketpp][liveness][heartbeat]", registry_policies) {
+                        "[websocketpp][liveness][heartbeat]", server_policies) {
   ConnectionRegistry<TestType> registry;
   HandlerLog log;
   ServerOptions options;
@@ -346,7 +346,7 @@ TEMPLATE_LIST_TEST_CASE("a client that answers pings stays registered while one 
 
 TEMPLATE_LIST_TEST_CASE("however a connection ends it is removed exactly once, and one that "
                         "never opened is never added",
-                        "[websocketpp][liveness][removal]", registry_policies) {
+                        "[websocketpp][liveness][removal]", server_policies) {
   for (const Ending ending :
        {Ending::close_frame, Ending::fin, Ending::reset, Ending::broken_handshake}) {
     DYNAMIC_SECTION(name_of(ending)) {
@@ -357,7 +357,7 @@ TEMPLATE_LIST_TEST_CASE("however a connection ends it is removed exactly once, a
 
 TEMPLATE_LIST_TEST_CASE("however 10,000 connections end each is removed exactly once, and one "
                         "that never opened is never added",
-                        "[websocketpp][liveness][removal][.stress]", registry_policies) {
+                        "[websocketpp][liveness][removal][.stress]", server_policies) {
   for (const Ending ending :
        {Ending::close_frame, Ending::fin, Ending::reset, Ending::broken_handshake}) {
     DYNAMIC_SECTION(name_of(ending)) {
@@ -368,7 +368,7 @@ TEMPLATE_LIST_TEST_CASE("however 10,000 connections end each is removed exactly 
 
 TEMPLATE_LIST_TEST_CASE("shutdown with 1000 open connections, 10 of them stalled, completes by "
                         "its grace deadline and leaves no thread running",
-                        "[websocketpp][liveness][shutdown]", registry_policies) {
+                        "[websocketpp][liveness][shutdown]", server_policies) {
   constexpr std::size_t stalled_clients = 10;
   constexpr std::size_t answering_clients = 990;
   constexpr std::size_t chunk_bytes = 64 * 1024;
@@ -467,7 +467,7 @@ TEMPLATE_LIST_TEST_CASE("shutdown with 1000 open connections, 10 of them stalled
 
 TEMPLATE_LIST_TEST_CASE("a close handler may broadcast to everyone still connected while 300 "
                         "connections close at once",
-                        "[websocketpp][liveness][reentrancy]", registry_policies) {
+                        "[websocketpp][liveness][reentrancy]", server_policies) {
   constexpr std::size_t leaving = 300;
   constexpr std::size_t staying = 10;
   ConnectionRegistry<TestType> registry;
@@ -534,7 +534,7 @@ TEMPLATE_LIST_TEST_CASE("a close handler may broadcast to everyone still connect
 
 TEMPLATE_LIST_TEST_CASE("an open handler may send to its own id and read the registry's size and "
                         "stats",
-                        "[websocketpp][liveness][reentrancy]", registry_policies) {
+                        "[websocketpp][liveness][reentrancy]", server_policies) {
   constexpr std::size_t clients = 50;
   struct Seen {
     ConnectionId id;
@@ -591,7 +591,7 @@ TEMPLATE_LIST_TEST_CASE("an open handler may send to its own id and read the reg
 
 TEMPLATE_LIST_TEST_CASE("heartbeat settings that could close a live client are refused when the "
                         "Server is constructed, with an error naming both",
-                        "[websocketpp][liveness][heartbeat]", registry_policies) {
+                        "[websocketpp][liveness][heartbeat]", server_policies) {
   ConnectionRegistry<TestType> registry;
   const std::pair<long, long> refused[] = {{3000, 1000}, {2000, 2000}, {1000, 1250}, {1000, 1100},
                                            {1000, 1999}};
@@ -620,7 +620,7 @@ TEMPLATE_LIST_TEST_CASE("heartbeat settings that could close a live client are r
 
 TEMPLATE_LIST_TEST_CASE("clients that send nothing but pong replies are never closed as idle at "
                         "the tightest heartbeat allowed",
-                        "[websocketpp][liveness][heartbeat]", registry_policies) {
+                        "[websocketpp][liveness][heartbeat]", server_policies) {
   ConnectionRegistry<TestType> registry;
   ServerOptions options;
   options.threads = 2;

@@ -30,7 +30,7 @@ using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg::wspp::OverflowPolicy;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -159,7 +159,7 @@ struct SlowReader {
 // max_buffered_bytes (2 MiB: 2 s at this rate).
 TEMPLATE_LIST_TEST_CASE("a control frame overtakes a data queue at its bound and a slow live "
                         "client is not closed as idle",
-                        "[websocketpp][send_queue][control]", registry_policies) {
+                        "[websocketpp][send_queue][control]", server_policies) {
   const OverflowPolicy overflow = GENERATE(OverflowPolicy::drop_newest, OverflowPolicy::close);
   CAPTURE(overflow == OverflowPolicy::close ? "close" : "drop_newest");
   ConnectionRegistry<TestType> registry;
@@ -293,7 +293,7 @@ TEMPLATE_LIST_TEST_CASE("a control frame overtakes a data queue at its bound and
 // episode, not once per message).
 TEMPLATE_LIST_TEST_CASE("under drop_newest a connection that lost messages is told once when its "
                         "queue has drained, with its running total",
-                        "[websocketpp][send_queue][drops]", registry_policies) {
+                        "[websocketpp][send_queue][drops]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -439,7 +439,7 @@ long echo_rss_growth_kib(const std::string& policy, std::size_t message_bytes,
 // 3 x max_buffered_bytes (1 MiB here) whatever the message size.
 TEMPLATE_LIST_TEST_CASE("one client that never reads raises echo_server's RSS by at most about "
                         "3 x max_buffered_bytes",
-                        "[.stress][websocketpp][send_queue][memory]", registry_policies) {
+                        "[.stress][websocketpp][send_queue][memory]", server_policies) {
   const std::string policy = std::is_same_v<TestType, wsreg::ActorPolicy> ? "actor" : "mutex";
   for (const std::size_t bytes : {std::size_t{10}, std::size_t{1024}, std::size_t{64 * 1024}}) {
     std::size_t frames = 0;

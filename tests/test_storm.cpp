@@ -19,14 +19,14 @@
 
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::url_of;
 
 // 15,000 connections: this machine allows a process 20,000 descriptors, and
 // the server holds one per connection.
 TEMPLATE_LIST_TEST_CASE("in a storm of 15,000 connects to a server ticking at 10 Hz, no client "
                         "that got its 101 is dropped without a close frame",
-                        "[.stress][websocketpp][storm]", registry_policies) {
+                        "[.stress][websocketpp][storm]", server_policies) {
   constexpr int clients = 15000;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;

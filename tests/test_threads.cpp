@@ -26,7 +26,7 @@
 using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::wait_until;
 
 namespace {
@@ -300,12 +300,12 @@ void run_churn(std::chrono::milliseconds duration) {
 
 TEMPLATE_LIST_TEST_CASE("a message for an old id never reaches a newer connection while "
                         "clients churn and workers send",
-                        "[websocketpp][threads]", registry_policies) {
+                        "[websocketpp][threads]", server_policies) {
   run_churn<TestType>(std::chrono::seconds(4));
 }
 
 TEMPLATE_LIST_TEST_CASE("a message for an old id never reaches a newer connection over a long "
                         "churn",
-                        "[.stress][websocketpp][threads]", registry_policies) {
+                        "[.stress][websocketpp][threads]", server_policies) {
   run_churn<TestType>(std::chrono::seconds(30));
 }

@@ -26,7 +26,7 @@ using wsreg::ConnectionId;
 using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::RawClient;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
 using wsreg_test::TestCertificate;
 using wsreg_test::TlsClientPool;
 using wsreg_test::wait_until;
@@ -45,7 +45,7 @@ wsreg::wspp::TlsOptions tls_options(const TestCertificate& cert) {
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("wss clients are registered, receive every broadcast and are echoed",
-                        "[websocketpp][tls]", registry_policies) {
+                        "[websocketpp][tls]", server_policies) {
   const TestCertificate cert;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
@@ -90,7 +90,7 @@ TEMPLATE_LIST_TEST_CASE("wss clients are registered, receive every broadcast and
 
 TEMPLATE_LIST_TEST_CASE("plain HTTP or garbage sent to the TLS port closes that socket alone, "
                         "counted",
-                        "[websocketpp][tls]", registry_policies) {
+                        "[websocketpp][tls]", server_policies) {
   const TestCertificate cert;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::TlsServer<TestType> server(registry,
@@ -125,7 +125,7 @@ TEMPLATE_LIST_TEST_CASE("plain HTTP or garbage sent to the TLS port closes that 
 }
 
 TEMPLATE_LIST_TEST_CASE("a TCP client that never starts TLS is dropped at handshake_timeout",
-                        "[websocketpp][tls]", registry_policies) {
+                        "[websocketpp][tls]", server_policies) {
   const TestCertificate cert;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
@@ -156,7 +156,7 @@ TEMPLATE_LIST_TEST_CASE("a TCP client that never starts TLS is dropped at handsh
 }
 
 TEMPLATE_LIST_TEST_CASE("shutdown ends a connection still in its TLS handshake",
-                        "[websocketpp][tls]", registry_policies) {
+                        "[websocketpp][tls]", server_policies) {
   const TestCertificate cert;
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
@@ -206,7 +206,7 @@ TEST_CASE("make_tls_context loads a chain and key, with a password, and names wh
 }
 
 TEMPLATE_LIST_TEST_CASE("a TlsServer runs on an io_context the application runs",
-                        "[websocketpp][tls]", registry_policies) {
+                        "[websocketpp][tls]", server_policies) {
   const TestCertificate cert;
   ConnectionRegistry<TestType> registry;
   asio::io_context io;
@@ -230,7 +230,7 @@ TEMPLATE_LIST_TEST_CASE("a TlsServer runs on an io_context the application runs"
 
 TEMPLATE_LIST_TEST_CASE("a wss broadcast is framed once: one frame in the payload, shared by "
                         "every recipient",
-                        "[websocketpp][tls][frame_once]", registry_policies) {
+                        "[websocketpp][tls][frame_once]", server_policies) {
   using Message = wsreg::wspp::TlsConfig::message_type;
   using Tag = wsreg::wspp::detail::FramedMessage<Message>;
   const TestCertificate cert;

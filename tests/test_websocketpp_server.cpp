@@ -26,7 +26,11 @@ using wsreg::ConnectionRegistry;
 using wsreg::Payload;
 using wsreg_test::ClientPool;
 using wsreg_test::ClientRecord;
-using wsreg_test::registry_policies;
+using wsreg_test::server_policies;
+// The one representative server case that also runs over a sharded policy
+// (the registry tests cover the rest; each server case costs seconds).
+using server_and_sharded_policies =
+    std::tuple<wsreg::ActorPolicy, wsreg::MutexPolicy, wsreg::ShardedPolicy<wsreg::ActorPolicy, 4>>;
 using wsreg_test::wait_until;
 
 namespace {
@@ -61,7 +65,7 @@ std::string head_of(const std::string& response) {
 
 TEMPLATE_LIST_TEST_CASE("200 real clients each receive every broadcast, and every way of leaving "
                         "brings the count back to 0",
-                        "[websocketpp][integration]", registry_policies) {
+                        "[websocketpp][integration]", server_and_sharded_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -99,7 +103,7 @@ TEMPLATE_LIST_TEST_CASE("200 real clients each receive every broadcast, and ever
 }
 
 TEMPLATE_LIST_TEST_CASE("echo through the registry preserves payload and opcode",
-                        "[websocketpp][integration]", registry_policies) {
+                        "[websocketpp][integration]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_message_handler(
@@ -129,7 +133,7 @@ TEMPLATE_LIST_TEST_CASE("echo through the registry preserves payload and opcode"
 }
 
 TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
-                        "[websocketpp][integration][metrics]", registry_policies) {
+                        "[websocketpp][integration][metrics]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.listen("127.0.0.1", 0);
@@ -151,7 +155,7 @@ TEMPLATE_LIST_TEST_CASE("GET /metrics answers in the Prometheus text format",
 }
 
 TEMPLATE_LIST_TEST_CASE("an HTTP handler's status, Content-Type and extra headers reach the client",
-                        "[websocketpp][integration][http]", registry_policies) {
+                        "[websocketpp][integration][http]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_http_handler([](const wsreg::wspp::HttpRequest& req, wsreg::wspp::HttpResponse& res) {
@@ -184,7 +188,7 @@ TEMPLATE_LIST_TEST_CASE("an HTTP handler's status, Content-Type and extra header
 }
 
 TEMPLATE_LIST_TEST_CASE("another method than GET on metrics_path gets 405 with Allow: GET",
-                        "[websocketpp][integration][http][metrics]", registry_policies) {
+                        "[websocketpp][integration][http][metrics]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.listen("127.0.0.1", 0);
@@ -200,7 +204,7 @@ TEMPLATE_LIST_TEST_CASE("another method than GET on metrics_path gets 405 with A
 }
 
 TEMPLATE_LIST_TEST_CASE("a response header that cannot be sent safely answers 500, counted",
-                        "[websocketpp][integration][http]", registry_policies) {
+                        "[websocketpp][integration][http]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_http_handler([](const wsreg::wspp::HttpRequest& req, wsreg::wspp::HttpResponse& res) {
@@ -224,7 +228,7 @@ TEMPLATE_LIST_TEST_CASE("a response header that cannot be sent safely answers 50
 
 TEMPLATE_LIST_TEST_CASE("class template argument deduction gives Server<Policy, Data> from the "
                         "registry",
-                        "[websocketpp][ctad]", registry_policies) {
+                        "[websocketpp][ctad]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server owning(registry);
   STATIC_REQUIRE(std::is_same_v<decltype(owning), wsreg::wspp::Server<TestType>>);
@@ -238,7 +242,7 @@ TEMPLATE_LIST_TEST_CASE("class template argument deduction gives Server<Policy, 
 }
 
 TEMPLATE_LIST_TEST_CASE("shutdown closes every connection with 1001 and completes",
-                        "[websocketpp][integration][shutdown]", registry_policies) {
+                        "[websocketpp][integration][shutdown]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::ServerOptions options;
   options.threads = 2;
@@ -261,7 +265,7 @@ TEMPLATE_LIST_TEST_CASE("shutdown closes every connection with 1001 and complete
 }
 
 TEMPLATE_LIST_TEST_CASE("the server runs on an io_context the application already runs",
-                        "[websocketpp][integration][embedding]", registry_policies) {
+                        "[websocketpp][integration][embedding]", server_policies) {
   asio::io_context app_io;
   auto work = asio::make_work_guard(app_io);
   std::thread app_thread([&] { app_io.run(); });
@@ -288,7 +292,7 @@ TEMPLATE_LIST_TEST_CASE("the server runs on an io_context the application alread
 }
 
 TEMPLATE_LIST_TEST_CASE("an exception from a handler closes only that connection with 1011",
-                        "[websocketpp][integration]", registry_policies) {
+                        "[websocketpp][integration]", server_policies) {
   ConnectionRegistry<TestType> registry;
   wsreg::wspp::Server<TestType> server(registry);
   server.set_message_handler([&](ConnectionId id, Payload message) {
@@ -312,7 +316,7 @@ TEMPLATE_LIST_TEST_CASE("an exception from a handler closes only that connection
 
 TEMPLATE_LIST_TEST_CASE("an embedded server shut down with no connection leaves nothing behind on "
                         "the application's io_context",
-                        "[websocketpp][integration][embedding]", registry_policies) {
+                        "[websocketpp][integration][embedding]", server_policies) {
   asio::io_context app_io;
   auto work = asio::make_work_guard(app_io);
   std::thread app_thread([&] { app_io.run(); });
@@ -338,7 +342,7 @@ TEMPLATE_LIST_TEST_CASE("an embedded server shut down with no connection leaves 
 TEMPLATE_LIST_TEST_CASE("on 2 io threads, what two application threads send reaches every "
                         "connection complete and in each thread's order, with write lanes on "
                         "and off",
-                        "[websocketpp][integration][order]", registry_policies) {
+                        "[websocketpp][integration][order]", server_and_sharded_policies) {
   for (const bool lanes : {true, false}) {
     ConnectionRegistry<TestType> registry;
     wsreg::wspp::ServerOptions options;

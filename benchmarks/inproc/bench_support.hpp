@@ -13,11 +13,14 @@
 #include "wsreg/actor_policy.hpp"
 #include "wsreg/connection_registry.hpp"
 #include "wsreg/mutex_policy.hpp"
+#include "wsreg/sharded_policy.hpp"
 
 namespace inproc {
 
 using ActorRegistry = wsreg::ConnectionRegistry<wsreg::ActorPolicy>;
 using MutexRegistry = wsreg::ConnectionRegistry<wsreg::MutexPolicy>;
+template <class Inner, std::size_t N>
+using ShardedRegistry = wsreg::ConnectionRegistry<wsreg::ShardedPolicy<Inner, N>>;
 
 /// Connections registered before the single-operation and mixed-load
 /// benchmarks start, so lookups hit a map of realistic size.

@@ -73,7 +73,7 @@ inline void bm_broadcast_floor(benchmark::State& state) {
   check_delivered(state, senders, static_cast<std::uint64_t>(state.iterations() + 1) * recipients);
 }
 
-/// broadcast/{floor,actor,actor_roundtrip,mutex,naive}/recipients:N.
+/// broadcast/{floor,actor,actor_roundtrip,mutex,sharded_actor_2,sharded_actor_4,sharded_mutex_4,naive}/recipients:N.
 inline void register_broadcasts() {
   auto sizes = [](benchmark::internal::Benchmark* b) {
     b->ArgName("recipients")->Arg(1'000)->Arg(10'000)->Arg(100'000);
@@ -90,6 +90,18 @@ inline void register_broadcasts() {
   // their flush is a no-op, and each iteration is already a round trip.
   sizes(benchmark::RegisterBenchmark("broadcast/mutex", [](benchmark::State& state) {
     bm_broadcast<MutexRegistry>(state, default_flush_every);
+  }));
+  // Sharded: each shard delivers to its own members (ActorPolicy shards: on
+  // their own threads, in parallel; MutexPolicy shards: one after another
+  // on the caller's thread).
+  sizes(benchmark::RegisterBenchmark("broadcast/sharded_actor_2", [](benchmark::State& state) {
+    bm_broadcast<ShardedRegistry<wsreg::ActorPolicy, 2>>(state, default_flush_every);
+  }));
+  sizes(benchmark::RegisterBenchmark("broadcast/sharded_actor_4", [](benchmark::State& state) {
+    bm_broadcast<ShardedRegistry<wsreg::ActorPolicy, 4>>(state, default_flush_every);
+  }));
+  sizes(benchmark::RegisterBenchmark("broadcast/sharded_mutex_4", [](benchmark::State& state) {
+    bm_broadcast<ShardedRegistry<wsreg::MutexPolicy, 4>>(state, default_flush_every);
   }));
   sizes(benchmark::RegisterBenchmark("broadcast/naive", [](benchmark::State& state) {
     bm_broadcast<NaiveRegistry>(state, default_flush_every);

@@ -103,13 +103,19 @@ void bm_mixed(benchmark::State& state) {
   }
 }
 
-/// mixed/{actor,mutex,naive}/real_time/threads:{1,2,4,8}.
+/// mixed/{actor,mutex,sharded_actor_2,sharded_actor_4,sharded_mutex_4,naive}/real_time/threads:{1,2,4,8}.
 inline void register_mixed_loads() {
   auto threads = [](benchmark::internal::Benchmark* b) {
     b->Threads(1)->Threads(2)->Threads(4)->Threads(8)->UseRealTime();
   };
   threads(benchmark::RegisterBenchmark("mixed/actor", bm_mixed<ActorRegistry>));
   threads(benchmark::RegisterBenchmark("mixed/mutex", bm_mixed<MutexRegistry>));
+  threads(benchmark::RegisterBenchmark("mixed/sharded_actor_2",
+                                       bm_mixed<ShardedRegistry<wsreg::ActorPolicy, 2>>));
+  threads(benchmark::RegisterBenchmark("mixed/sharded_actor_4",
+                                       bm_mixed<ShardedRegistry<wsreg::ActorPolicy, 4>>));
+  threads(benchmark::RegisterBenchmark("mixed/sharded_mutex_4",
+                                       bm_mixed<ShardedRegistry<wsreg::MutexPolicy, 4>>));
   threads(benchmark::RegisterBenchmark("mixed/naive", bm_mixed<NaiveRegistry>));
 }
 

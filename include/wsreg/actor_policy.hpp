@@ -86,6 +86,15 @@ struct ThreadPosts {
 
 inline thread_local ThreadPosts thread_posts;
 
+/// The group of the ActorPolicy whose actor runs on this thread (nullptr on
+/// any other thread). A group is the set of actors that post to each other
+/// from their callbacks, and must therefore never wait for room in each
+/// other's mailboxes: an ActorPolicy alone is its own group; the shards of
+/// one ShardedPolicy share the wrapper's (wsreg/sharded_policy.hpp).
+///
+/// Thread safety: thread_local; written once by the actor thread at start.
+inline thread_local const void* actor_group_of_thread = nullptr;
+
 }  // namespace detail
 
 /// Registry policy: a mailbox and a dedicated thread (the actor) that alone
@@ -175,7 +184,8 @@ inline thread_local ThreadPosts thread_posts;
 /// MutexPolicy (which delivers on the producer's own thread), and nothing is
 /// dropped. Two exceptions keep this free of deadlock: the actor thread
 /// itself never waits (a Sender or presence handler that posts is taken
-/// over capacity), and lifecycle operations (insert, erase, subscribe,
+/// over capacity; so does the actor of any policy of its group, the other
+/// shards of a ShardedPolicy), and lifecycle operations (insert, erase, subscribe,
 /// unsubscribe, set_data, update_data, set_presence_handler, flush and the
 /// queries) never wait for room. mailbox_depth counts both lanes.
 ///
@@ -203,8 +213,18 @@ class BasicActorPolicy {
   /// Starts the actor thread with `options` (mailbox_capacity). Throws
   /// std::system_error if it cannot start.
   explicit BasicActorPolicy(const RegistryOptions& options)
+      : BasicActorPolicy(options, nullptr) {}
+
+  /// The same, as one actor of a group (`group`, not null, identifies it;
+  /// nullptr: a group of its own): a post made from the actor thread of any
+  /// member of the group never waits for room, as a post from this actor's
+  /// own thread does not, so that actors that post to each other from their
+  /// callbacks cannot wait for each other in a cycle. Used by ShardedPolicy
+  /// for its shards. Throws std::system_error if the thread cannot start.
+  BasicActorPolicy(const RegistryOptions& options, const void* group)
       : capacity_(options.mailbox_capacity == 0 ? 1 : options.mailbox_capacity),
         release_every_(capacity_ / 4 == 0 ? 1 : capacity_ / 4),
+        group_(group != nullptr ? group : this),
         thread_([this] { run(); }) {}
 
   BasicActorPolicy(const BasicActorPolicy&) = delete;
@@ -496,7 +516,8 @@ class BasicActorPolicy {
     std::uint64_t seq = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      if (data && unapplied_data_ >= capacity_ && !exited_ && !on_actor_thread()) {
+      if (data && unapplied_data_ >= capacity_ && !exited_ &&
+          detail::actor_group_of_thread != group_) {
         detail::StatsCounters::bump(counters_.mailbox_waits);
         room_.wait(lock, [this] { return unapplied_data_ < capacity_ || exited_; });
       }
@@ -571,6 +592,7 @@ class BasicActorPolicy {
   }
 
   void run() {
+    detail::actor_group_of_thread = group_;
     actor_id_.store(std::this_thread::get_id(), std::memory_order_release);
     for (;;) {
       {
@@ -764,6 +786,9 @@ class BasicActorPolicy {
   // room within one batch.
   const std::size_t capacity_;
   const std::size_t release_every_;
+  // The group this actor belongs to (see detail::actor_group_of_thread):
+  // `this`, or the ShardedPolicy whose shard it is.
+  const void* const group_;
 
   // This mutex synchronizes all access to lifecycle_, data_, last_seq_,
   // unapplied_, unapplied_data_, stopping_ and exited_.

@@ -12,5 +12,6 @@
 #include "wsreg/registry_options.hpp"
 #include "wsreg/registry_stats.hpp"
 #include "wsreg/sender.hpp"
+#include "wsreg/sharded_policy.hpp"
 
 #endif  // WSREG_WSREG_HPP

@@ -8,6 +8,8 @@
 #   actor-copy, mutex-copy   wsreg_bench_server --policy P --frame-once off
 #   actor-publish, mutex-publish  wsreg_bench_server --policy P --publish: every
 #                            connection in one topic, ticks published to it
+#   actor-nolanes, mutex-nolanes  the same with --write-lanes off (ServerOptions::write_lanes:
+#                            one post per recipient, no direct socket writes; not by default)
 #   raw                      raw_wspp_server (websocketpp's own broadcast pattern)
 #   node                     node benchmarks/e2e/ws_server.js (npm ws)
 #   uws                      uws_bench_server (uWebSockets' own publish to one topic); only
@@ -264,6 +266,8 @@ server_command() {
       cmd=("$wsreg_bin" --policy "${variant%-copy}" --frame-once off "${common[@]}") ;;
     actor-publish | mutex-publish)
       cmd=("$wsreg_bin" --policy "${variant%-publish}" --frame-once on --publish "${common[@]}") ;;
+    actor-nolanes | mutex-nolanes)
+      cmd=("$wsreg_bin" --policy "${variant%-nolanes}" --frame-once on --write-lanes off "${common[@]}") ;;
     raw) cmd=("$raw_bin" "${common[@]}") ;;
     raw-rb4096) cmd=("$raw_bin" --read-buffer-size 4096 "${common[@]}") ;;
     raw-rb1024) cmd=("$raw_bin" --read-buffer-size 1024 "${common[@]}") ;;

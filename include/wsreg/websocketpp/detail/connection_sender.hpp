@@ -323,6 +323,13 @@ class ConnectionSender final : public Sender {
         if (!message) return SendResult::dropped;
         charge = charged_bytes(*message);
       }
+      // A message websocketpp frames itself (a copy of the payload) is
+      // checked here, where the refusal can still be counted, rather than
+      // by websocketpp's send(), which may run later in a write lane.
+      // (Prepared frames were checked once, when framed.)
+      if ((!message || !message->get_prepared()) && !sendable_payload(payload)) {
+        return SendResult::dropped;
+      }
       SendQueue& queue = connection->send_queue;
       std::lock_guard<std::mutex> lock(queue.mutex);
       if (queue.closed) return SendResult::dropped;

@@ -138,9 +138,14 @@ class WriteLanes : public std::enable_shared_from_this<WriteLanes<Connection>> {
       if constexpr (Connection::plain_socket) {
         if (write_now_locked(*connection, *message, queue, mark)) return;
       }
-      // A refusal (the connection is closing) ends its queue, as one at the
-      // handoff itself does.
-      if (connection->send(message)) release_locked(queue);
+      // A refusal because the connection is closing ends its queue, as one
+      // at the handoff itself does. (Payloads websocketpp would refuse on an
+      // open connection, text that is not UTF-8, never get here:
+      // ConnectionSender checks them.)
+      if (connection->send(message) &&
+          connection->get_state() != ::websocketpp::session::state::open) {
+        release_locked(queue);
+      }
     }
   };
 

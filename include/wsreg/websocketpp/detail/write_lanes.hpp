@@ -7,8 +7,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,8 +47,11 @@ inline void release_locked(SendQueue& queue) noexcept {
 /// messages to their connections in order, and since it runs on an io
 /// thread with their strands free, each write starts at once
 /// (strand::dispatch runs inline). A broadcast to N connections thus costs
-/// one task per lane instead of N posts. A send from an io thread skips the
-/// lanes: it starts the write itself.
+/// one task per lane instead of N posts. Over plain TCP the task writes the
+/// frames itself where websocketpp has nothing ahead of them, all of one
+/// connection's frames of the batch with one sendmsg (write_now_locked), as
+/// uWebSockets writes from its loop with its cork buffer. A send from an io
+/// thread skips the lanes: it starts the write itself.
 ///
 /// Order: every connection always uses the same lane (chosen from its
 /// address), and once one of its handoffs waits in a lane
@@ -81,7 +86,9 @@ class WriteLanes : public std::enable_shared_from_this<WriteLanes<Connection>> {
   /// its SendQueue mutex).
   static bool pending(Connection& connection) {
     std::lock_guard<std::mutex> lock(connection.send_queue.mutex);
-    return connection.send_queue.lane_pending != 0;
+    // (A closed queue has nothing more to hand, whatever lane_pending says:
+    // a Run that could not be made is not counted back.)
+    return connection.send_queue.lane_pending != 0 && !connection.send_queue.closed;
   }
 
   /// Hands `message` to `connection` (websocketpp's connection::send): at
@@ -127,24 +134,41 @@ class WriteLanes : public std::enable_shared_from_this<WriteLanes<Connection>> {
     ConnectionPtr connection;
     MessagePtr message;
     std::uint64_t mark;  // SendQueue::handed_total with this message counted
+  };
 
-    // Hands the message over, on the connection's strand: written to the
-    // socket at once where write_now_locked can, otherwise to websocketpp.
+  // The handoffs of one connection from one batch, in order. Run on the
+  // connection's strand (plain TCP) or at once (TLS): as many as one
+  // sendmsg takes are written to the socket at once where
+  // write_now_locked can (several frames of a connection in one system
+  // call: corking), the rest go to websocketpp, which writes what it holds
+  // with one writev.
+  struct Run {
+    ConnectionPtr connection;
+    std::vector<Item> items;
+
     void operator()() {
       SendQueue& queue = connection->send_queue;
       std::lock_guard<std::mutex> lock(queue.mutex);
-      --queue.lane_pending;
+      queue.lane_pending -= static_cast<std::uint32_t>(items.size());
       if (queue.closed) return;
+      std::size_t next = 0;
       if constexpr (Connection::plain_socket) {
-        if (write_now_locked(*connection, *message, queue, mark)) return;
+        while (next < items.size()) {
+          const std::size_t taken = write_now_locked(*connection, items, next, queue);
+          if (taken == 0) break;
+          next += taken;
+        }
       }
-      // A refusal because the connection is closing ends its queue, as one
-      // at the handoff itself does. (Payloads websocketpp would refuse on an
-      // open connection, text that is not UTF-8, never get here:
-      // ConnectionSender checks them.)
-      if (connection->send(message) &&
-          connection->get_state() != ::websocketpp::session::state::open) {
-        release_locked(queue);
+      for (; next < items.size(); ++next) {
+        // A refusal because the connection is closing ends its queue, as
+        // one at the handoff itself does. (Payloads websocketpp would
+        // refuse on an open connection, text that is not UTF-8, never get
+        // here: ConnectionSender checks them.)
+        if (connection->send(items[next].message) &&
+            connection->get_state() != ::websocketpp::session::state::open) {
+          release_locked(queue);
+          return;
+        }
       }
     }
   };
@@ -197,19 +221,46 @@ class WriteLanes : public std::enable_shared_from_this<WriteLanes<Connection>> {
         }
         batch.swap(lane.items);
       }
-      for (Item& item : batch) {
-        if constexpr (Connection::plain_socket) {
-          // On its strand: at once when the strand is free (no allocation),
-          // queued on it otherwise, after what it is running.
-          const auto strand = item.connection->get_strand();
-          strand->dispatch(std::move(item));
-        } else {
-          item();
-        }
+      // Each connection's handoffs of this batch together, in their order
+      // (a stable sort keeps it), so that they can go out in one write.
+      std::stable_sort(batch.begin(), batch.end(), [](const Item& a, const Item& b) {
+        return std::less<const Connection*>()(a.connection.get(), b.connection.get());
+      });
+      for (std::size_t first = 0; first < batch.size();) {
+        std::size_t end = first + 1;
+        while (end < batch.size() && batch[end].connection == batch[first].connection) ++end;
+        hand_run(batch, first, end);
+        first = end;
       }
       // Releases the items' references (a refused sentinel's deleter runs
       // here: it takes no lock of ours).
       batch.clear();
+    }
+  }
+
+  // Hands batch[first, end), one connection's, over as a Run: on the
+  // connection's strand, at once when the strand is free (no allocation for
+  // the dispatch), queued on it after what it is running otherwise. If the
+  // Run cannot be made (std::bad_alloc), the connection's queue is closed
+  // and these handoffs are lost, as a failed handoff loses them.
+  static void hand_run(std::vector<Item>& batch, std::size_t first, std::size_t end) noexcept {
+    const ConnectionPtr connection = batch[first].connection;
+    try {
+      Run run{connection, {}};
+      run.items.reserve(end - first);
+      for (std::size_t i = first; i < end; ++i) run.items.push_back(std::move(batch[i]));
+      if constexpr (Connection::plain_socket) {
+        connection->get_strand()->dispatch(std::move(run));
+      } else {
+        run();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(connection->send_queue.mutex);
+      std::uint32_t& pending = connection->send_queue.lane_pending;
+      for (std::size_t i = first; i < end; ++i) {
+        if (batch[i].connection) --pending;  // not yet moved into the Run
+      }
+      release_locked(connection->send_queue);
     }
   }
 
@@ -228,59 +279,88 @@ class WriteLanes : public std::enable_shared_from_this<WriteLanes<Connection>> {
     }
   }
 
-  // Writes `message` (a prepared frame: header and payload as they go on the
-  // wire) to `connection`'s socket with one non-blocking sendmsg, when
-  // nothing of websocketpp's could be ahead of it: the connection is open (so
-  // no close frame has gone), websocketpp has nothing queued
-  // (get_buffered_amount) and no write in flight (StrandConnection::writing).
-  // All written: everything up to `mark` is written, recorded as a sentinel
-  // would. Part written: the rest goes to websocketpp as a prepared message
-  // of its own, in order. Returns false when it wrote nothing (not possible
-  // now, the socket buffer full, or an error, which websocketpp's own write
-  // then meets): the caller hands the message to websocketpp. On the
+  // Writes items[from...] (prepared frames: header and payload as they go
+  // on the wire), as many as one non-blocking sendmsg takes (up to
+  // max_frames_per_write, stopping at the first frame that is not
+  // prepared), to `connection`'s socket, when nothing of websocketpp's could
+  // be ahead of them: the connection is open (so no close frame has gone),
+  // websocketpp has nothing queued (get_buffered_amount) and no write in
+  // flight (StrandConnection::writing). Frames written whole mark
+  // everything up to theirs written, as a sentinel would. A frame written in
+  // part: its rest goes to websocketpp as a prepared message of its own, in
+  // order, and websocketpp is then writing. Returns how many items it took
+  // (written, or handed over in part); 0 when it wrote nothing (not
+  // possible now, the socket buffer full, or an error, which websocketpp's
+  // own write then meets): the caller hands them to websocketpp. On the
   // connection's strand, with queue.mutex held, so that neither websocketpp
   // nor another handoff can write to the socket meanwhile. Throws
   // std::bad_alloc only (a partial write's rest).
-  static bool write_now_locked(Connection& connection, typename Connection::message_type& message,
-                               SendQueue& queue, std::uint64_t mark) {
-    if (!message.get_prepared() || connection.writing() ||
-        connection.get_buffered_amount() != 0 ||
+  static std::size_t write_now_locked(Connection& connection, const std::vector<Item>& items,
+                                      std::size_t from, SendQueue& queue) {
+    if (connection.writing() || connection.get_buffered_amount() != 0 ||
         connection.get_state() != ::websocketpp::session::state::open) {
-      return false;
+      return 0;
     }
-    const std::string& header = message.get_header();
-    const std::string& payload = message.get_payload();
-    const std::size_t total = header.size() + payload.size();
+    ::iovec parts[2 * max_frames_per_write];
+    std::size_t frames = 0;
+    std::size_t total = 0;
+    while (from + frames < items.size() && frames < max_frames_per_write) {
+      const auto& message = *items[from + frames].message;
+      if (!message.get_prepared()) break;
+      const std::string& header = message.get_header();
+      const std::string& payload = message.get_payload();
+      parts[2 * frames] = {const_cast<char*>(header.data()), header.size()};
+      parts[2 * frames + 1] = {const_cast<char*>(payload.data()), payload.size()};
+      total += header.size() + payload.size();
+      ++frames;
+    }
+    if (frames == 0) return 0;
+    std::size_t written = 0;
     if (total != 0) {
-      ::iovec parts[2] = {{const_cast<char*>(header.data()), header.size()},
-                          {const_cast<char*>(payload.data()), payload.size()}};
       ::msghdr out{};
       out.msg_iov = parts;
-      out.msg_iovlen = 2;
+      out.msg_iovlen = 2 * frames;
       const ::ssize_t n = ::sendmsg(connection.get_raw_socket().native_handle(), &out,
                                     MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      const auto written = static_cast<std::size_t>(n);
-      if (written < total) {
-        std::string rest;
-        rest.reserve(total - written);
-        if (written < header.size()) rest.append(header, written, std::string::npos);
-        const std::size_t from = written > header.size() ? written - header.size() : 0;
-        rest.append(payload, from, std::string::npos);
-        auto message_rest = std::make_shared<typename Connection::message_type>(
-            typename Connection::message_type::con_msg_man_ptr(), message.get_opcode(), 0);
-        message_rest->set_payload(rest);
-        message_rest->set_prepared(true);
-        if (connection.send(message_rest)) release_locked(queue);
-        return true;
+      if (n <= 0) return 0;
+      written = static_cast<std::size_t>(n);
+    }
+    // The frames written whole, then the one written in part, if any.
+    std::size_t whole = 0;
+    std::size_t left = written;
+    while (whole < frames) {
+      const auto& message = *items[from + whole].message;
+      const std::size_t size = message.get_header().size() + message.get_payload().size();
+      if (size > left) break;
+      left -= size;
+      ++whole;
+    }
+    if (whole != 0) {
+      const std::uint64_t mark = items[from + whole - 1].mark;
+      std::uint64_t seen = queue.written_total.load(std::memory_order_relaxed);
+      while (seen < mark && !queue.written_total.compare_exchange_weak(
+                                seen, mark, std::memory_order_release, std::memory_order_relaxed)) {
       }
     }
-    std::uint64_t seen = queue.written_total.load(std::memory_order_relaxed);
-    while (seen < mark && !queue.written_total.compare_exchange_weak(
-                              seen, mark, std::memory_order_release, std::memory_order_relaxed)) {
-    }
-    return true;
+    if (whole == frames) return whole;
+    if (left == 0) return whole;  // the next frame not started: it goes through websocketpp
+    const auto& message = *items[from + whole].message;
+    const std::string& header = message.get_header();
+    const std::string& payload = message.get_payload();
+    std::string rest;
+    rest.reserve(header.size() + payload.size() - left);
+    if (left < header.size()) rest.append(header, left, std::string::npos);
+    rest.append(payload, left > header.size() ? left - header.size() : 0, std::string::npos);
+    auto message_rest = std::make_shared<typename Connection::message_type>(
+        typename Connection::message_type::con_msg_man_ptr(), message.get_opcode(), 0);
+    message_rest->set_payload(rest);
+    message_rest->set_prepared(true);
+    if (connection.send(message_rest)) release_locked(queue);
+    return whole + 1;
   }
+
+  // Frames one direct write takes at most (two iovecs each; IOV_MAX is 1024).
+  static constexpr std::size_t max_frames_per_write = 64;
 
   asio::io_context& io_;
   std::vector<Lane> lanes_;

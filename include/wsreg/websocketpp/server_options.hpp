@@ -190,11 +190,19 @@ struct ServerOptions {
   /// through one of `threads` write lanes: one task per lane per batch on an
   /// io thread starts each connection's write at once, instead of one
   /// cross-thread post per recipient (detail::WriteLanes). Sends from an io
-  /// thread start their write directly either way. Default true; false
-  /// exists to measure the difference (docs/benchmarks.md). With an
-  /// io_context of the application's, set `threads` to the number of
-  /// threads running it to get one lane per thread.
-  bool write_lanes = true;
+  /// thread start their write directly either way. It halves the server
+  /// CPU of a broadcast-heavy server (docs/benchmarks.md, "Ahead of
+  /// uWebSockets"). Default false, because of one ordering it does not keep:
+  /// a message accepted from another thread shortly before websocketpp
+  /// itself starts a close (the peer sent a close frame or broke the
+  /// protocol) may still wait in its lane when the close frame goes, and is
+  /// then dropped instead of going before it (without lanes it is already
+  /// in websocketpp's queue). Closes the Server starts (shutdown, slow or
+  /// idle consumers) wait for the lane. Turn it on where that edge does not
+  /// matter, as for broadcasts and feeds. With an io_context of the
+  /// application's, set `threads` to the number of threads running it to
+  /// get one lane per thread.
+  bool write_lanes = false;
 
   // Compression (permessage-deflate, RFC 7692). These apply only to a
   // Server whose config negotiates the extension (DeflateConfig); with any
